@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install the Debian packages uqnn needs, only those missing.
+#   libopenblas-dev  SGEMM for the training kernels (cgo)
+#   npm              fetches the pinned onnxruntime library (scripts/fetch-ort.sh)
+#   python3-onnx     onnx.checker validates the files we write (tests)
+# Pass extra package names as arguments (make bench adds python3-torch).
+set -euo pipefail
+want=(libopenblas-dev npm python3-onnx "$@")
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+# npm may come from elsewhere (nodesource, nvm): accept any npm on PATH.
+if command -v npm >/dev/null; then
+  m=(); for p in "${missing[@]}"; do [ "$p" = npm ] || m+=("$p"); done; missing=("${m[@]}")
+  [ ${#missing[@]} -eq 0 ] && exit 0
+fi
+SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "apt-deps: installing ${missing[*]}" >&2
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${missing[@]}" >/dev/null
