@@ -1,0 +1,116 @@
+package kernels
+
+/*
+#cgo LDFLAGS: -lopenblas
+#include <cblas.h>
+*/
+import "C"
+
+import (
+	"fmt"
+	"unsafe"
+)
+
+// DefaultThreads is the OpenBLAS thread count set at package init: the machines this
+// toolkit targets have two cores to share.
+const DefaultThreads = 2
+
+func init() { SetThreads(DefaultThreads) }
+
+// SetThreads sets the number of threads OpenBLAS uses for every later call in the process.
+// Values below 1 are treated as 1.
+func SetThreads(n int) {
+	if n < 1 {
+		n = 1
+	}
+	C.openblas_set_num_threads(C.int(n))
+}
+
+// Float is the element type of the kernels: float32 for training, float64 for gradient checks.
+type Float interface{ float32 | float64 }
+
+func trans(t bool) C.enum_CBLAS_TRANSPOSE {
+	if t {
+		return C.CblasTrans
+	}
+	return C.CblasNoTrans
+}
+
+// checkGemm panics when a slice is too short for the requested row-major GEMM: a programmer
+// error that would otherwise corrupt memory inside OpenBLAS.
+func checkGemm(transA, transB bool, m, n, k, la, lda, lb, ldb, lc, ldc int) {
+	ar, ac := m, k
+	if transA {
+		ar, ac = k, m
+	}
+	br, bc := k, n
+	if transB {
+		br, bc = n, k
+	}
+	switch {
+	case m < 0 || n < 0 || k < 0:
+		panic(fmt.Sprintf("kernels: gemm sizes m=%d n=%d k=%d; want non-negative", m, n, k))
+	case lda < max(ac, 1) || ldb < max(bc, 1) || ldc < max(n, 1):
+		panic(fmt.Sprintf("kernels: gemm leading dims lda=%d ldb=%d ldc=%d too small for A %dx%d, B %dx%d, C %dx%d", lda, ldb, ldc, ar, ac, br, bc, m, n))
+	case ar > 0 && la < (ar-1)*lda+ac:
+		panic(fmt.Sprintf("kernels: gemm A has %d elements; want at least %d", la, (ar-1)*lda+ac))
+	case br > 0 && lb < (br-1)*ldb+bc:
+		panic(fmt.Sprintf("kernels: gemm B has %d elements; want at least %d", lb, (br-1)*ldb+bc))
+	case m > 0 && lc < (m-1)*ldc+n:
+		panic(fmt.Sprintf("kernels: gemm C has %d elements; want at least %d", lc, (m-1)*ldc+n))
+	}
+}
+
+// Sgemm computes C = alpha·op(A)·op(B) + beta·C for row-major float32 matrices, where op(A) is
+// m×k, op(B) is k×n and C is m×n.
+func Sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		Scale(beta, c[:(m-1)*ldc+n])
+		return
+	}
+	C.cblas_sgemm(C.CblasRowMajor, trans(transA), trans(transB), C.blasint(m), C.blasint(n), C.blasint(k),
+		C.float(alpha), (*C.float)(unsafe.Pointer(&a[0])), C.blasint(lda),
+		(*C.float)(unsafe.Pointer(&b[0])), C.blasint(ldb),
+		C.float(beta), (*C.float)(unsafe.Pointer(&c[0])), C.blasint(ldc))
+}
+
+// Dgemm is Sgemm for float64.
+func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int, b []float64, ldb int, beta float64, c []float64, ldc int) {
+	checkGemm(transA, transB, m, n, k, len(a), lda, len(b), ldb, len(c), ldc)
+	if m == 0 || n == 0 {
+		return
+	}
+	if k == 0 {
+		Scale(beta, c[:(m-1)*ldc+n])
+		return
+	}
+	C.cblas_dgemm(C.CblasRowMajor, trans(transA), trans(transB), C.blasint(m), C.blasint(n), C.blasint(k),
+		C.double(alpha), (*C.double)(unsafe.Pointer(&a[0])), C.blasint(lda),
+		(*C.double)(unsafe.Pointer(&b[0])), C.blasint(ldb),
+		C.double(beta), (*C.double)(unsafe.Pointer(&c[0])), C.blasint(ldc))
+}
+
+// Gemm dispatches to Sgemm or Dgemm by element type.
+func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	switch a := any(a).(type) {
+	case []float32:
+		Sgemm(transA, transB, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)
+	case []float64:
+		Dgemm(transA, transB, m, n, k, float64(alpha), a, lda, any(b).([]float64), ldb, float64(beta), any(c).([]float64), ldc)
+	}
+}
+
+// Scale multiplies x by alpha in place; alpha 0 zeroes x (clearing NaNs too).
+func Scale[T Float](alpha T, x []T) {
+	if alpha == 0 {
+		clear(x)
+		return
+	}
+	for i := range x {
+		x[i] *= alpha
+	}
+}

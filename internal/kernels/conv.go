@@ -1,0 +1,307 @@
+package kernels
+
+import "fmt"
+
+// ConvGeom is the validated geometry of one 2-D convolution (group 1, NCHW).
+// Input x is [N, C, H, W], weights w are [M, C, KH, KW], output y is [N, M, OH, OW].
+type ConvGeom struct {
+	N, C, H, W             int
+	M, KH, KW              int
+	PadT, PadL, PadB, PadR int
+	SH, SW, DH, DW         int
+	OH, OW                 int
+}
+
+// NewConvGeom validates a convolution's shapes and parameters. pads are ONNX-ordered
+// [top, left, bottom, right]; strides and dilations are [h, w].
+func NewConvGeom(x, w [4]int, pads [4]int, strides, dilations [2]int) (ConvGeom, error) {
+	g := ConvGeom{N: x[0], C: x[1], H: x[2], W: x[3], M: w[0], KH: w[2], KW: w[3],
+		PadT: pads[0], PadL: pads[1], PadB: pads[2], PadR: pads[3],
+		SH: strides[0], SW: strides[1], DH: dilations[0], DW: dilations[1]}
+	for i, d := range x {
+		if d < 1 {
+			return ConvGeom{}, fmt.Errorf("conv: input shape %v has dim %d = %d; want every dim >= 1", x, i, d)
+		}
+	}
+	for i, d := range w {
+		if d < 1 {
+			return ConvGeom{}, fmt.Errorf("conv: weight shape %v has dim %d = %d; want every dim >= 1", w, i, d)
+		}
+	}
+	if w[1] != x[1] {
+		return ConvGeom{}, fmt.Errorf("conv: weight shape %v has %d input channels, input shape %v has %d; want equal (group 1)", w, w[1], x, x[1])
+	}
+	for _, p := range pads {
+		if p < 0 {
+			return ConvGeom{}, fmt.Errorf("conv: pads %v; want non-negative", pads)
+		}
+	}
+	if g.SH < 1 || g.SW < 1 {
+		return ConvGeom{}, fmt.Errorf("conv: strides %v; want >= 1", strides)
+	}
+	if g.DH < 1 || g.DW < 1 {
+		return ConvGeom{}, fmt.Errorf("conv: dilations %v; want >= 1", dilations)
+	}
+	g.OH = (g.H+g.PadT+g.PadB-g.DH*(g.KH-1)-1)/g.SH + 1
+	g.OW = (g.W+g.PadL+g.PadR-g.DW*(g.KW-1)-1)/g.SW + 1
+	if g.H+g.PadT+g.PadB < g.DH*(g.KH-1)+1 || g.W+g.PadL+g.PadR < g.DW*(g.KW-1)+1 {
+		return ConvGeom{}, fmt.Errorf("conv: padded input %dx%d is smaller than dilated kernel %dx%d; want output size >= 1",
+			g.H+g.PadT+g.PadB, g.W+g.PadL+g.PadR, g.DH*(g.KH-1)+1, g.DW*(g.KW-1)+1)
+	}
+	return g, nil
+}
+
+// XSize, WSize and YSize are the element counts of input, weights and output.
+func (g ConvGeom) XSize() int { return g.N * g.C * g.H * g.W }
+
+// WSize is the element count of the weights.
+func (g ConvGeom) WSize() int { return g.M * g.C * g.KH * g.KW }
+
+// YSize is the element count of the output.
+func (g ConvGeom) YSize() int { return g.N * g.M * g.OH * g.OW }
+
+// YShape is the output shape [N, M, OH, OW].
+func (g ConvGeom) YShape() [4]int { return [4]int{g.N, g.M, g.OH, g.OW} }
+
+// k is the patch length C·KH·KW; p the number of output pixels per image.
+func (g ConvGeom) k() int { return g.C * g.KH * g.KW }
+func (g ConvGeom) p() int { return g.OH * g.OW }
+
+// Conv is a convolution with its reusable workspaces. Forward keeps the im2col matrix of its
+// input so that a following BackwardFilterFromCol needs no second im2col.
+type Conv[T Float] struct {
+	G        ConvGeom
+	col      []T // [K, N·P]: im2col of the last Forward input (when colValid)
+	colValid bool
+	dcol     []T // [K, N·P]: gradient of col
+	buf      []T // [M, N·P]: GEMM output / gathered output gradient
+}
+
+// NewConv returns a convolution workspace for geometry g.
+func NewConv[T Float](g ConvGeom) *Conv[T] { return &Conv[T]{G: g} }
+
+func grow[T Float](s []T, n int) []T {
+	if cap(s) < n {
+		return make([]T, n)
+	}
+	return s[:n]
+}
+
+func checkLen(what string, got, want int) {
+	if got < want {
+		panic(fmt.Sprintf("kernels: %s has %d elements; want %d", what, got, want))
+	}
+}
+
+// Forward computes y = conv(x, w) + b. b may be nil (no bias); otherwise it has M elements.
+func (c *Conv[T]) Forward(x, w, b, y []T) {
+	g := c.G
+	checkLen("conv x", len(x), g.XSize())
+	checkLen("conv w", len(w), g.WSize())
+	checkLen("conv y", len(y), g.YSize())
+	if b != nil {
+		checkLen("conv b", len(b), g.M)
+	}
+	K, P, NP := g.k(), g.p(), g.N*g.p()
+	c.col = grow(c.col, K*NP)
+	im2col(g, x, c.col)
+	c.colValid = true
+	if g.N == 1 {
+		Gemm(false, false, g.M, P, K, 1, w, K, c.col, NP, 0, y, P)
+		if b != nil {
+			for m := 0; m < g.M; m++ {
+				addConst(y[m*P:(m+1)*P], b[m])
+			}
+		}
+		return
+	}
+	c.buf = grow(c.buf, g.M*NP)
+	Gemm(false, false, g.M, NP, K, 1, w, K, c.col, NP, 0, c.buf, NP)
+	buf := c.buf
+	parallelFor(g.N, g.YSize(), func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			for m := 0; m < g.M; m++ {
+				dst := y[(n*g.M+m)*P : (n*g.M+m+1)*P]
+				src := buf[m*NP+n*P : m*NP+(n+1)*P]
+				if b == nil {
+					copy(dst, src)
+					continue
+				}
+				bm := b[m]
+				for i, v := range src {
+					dst[i] = v + bm
+				}
+			}
+		}
+	})
+}
+
+func addConst[T Float](x []T, a T) {
+	for i := range x {
+		x[i] += a
+	}
+}
+
+// gatherDY returns the output gradient as an [M, N·P] matrix (dy itself when N is 1).
+func (c *Conv[T]) gatherDY(dy []T) []T {
+	g := c.G
+	P, NP := g.p(), g.N*g.p()
+	if g.N == 1 {
+		return dy[:g.M*P]
+	}
+	c.buf = grow(c.buf, g.M*NP)
+	buf := c.buf
+	parallelFor(g.M, g.YSize(), func(lo, hi int) {
+		for m := lo; m < hi; m++ {
+			for n := 0; n < g.N; n++ {
+				copy(buf[m*NP+n*P:m*NP+(n+1)*P], dy[(n*g.M+m)*P:(n*g.M+m+1)*P])
+			}
+		}
+	})
+	return buf
+}
+
+// BackwardData computes dx, the gradient of the loss with respect to x, from w and the output
+// gradient dy. dx is overwritten.
+func (c *Conv[T]) BackwardData(w, dy, dx []T) {
+	g := c.G
+	checkLen("conv w", len(w), g.WSize())
+	checkLen("conv dy", len(dy), g.YSize())
+	checkLen("conv dx", len(dx), g.XSize())
+	K, NP := g.k(), g.N*g.p()
+	dyb := c.gatherDY(dy)
+	c.dcol = grow(c.dcol, K*NP)
+	Gemm(true, false, K, NP, g.M, 1, w, K, dyb, NP, 0, c.dcol, NP)
+	col2im(g, c.dcol, dx)
+}
+
+// BackwardFilter computes dw (and db when not nil) from the input x and the output gradient
+// dy, recomputing im2col of x. dw and db are overwritten.
+func (c *Conv[T]) BackwardFilter(x, dy, dw, db []T) {
+	g := c.G
+	checkLen("conv x", len(x), g.XSize())
+	c.col = grow(c.col, g.k()*g.N*g.p())
+	im2col(g, x, c.col)
+	c.colValid = true
+	c.BackwardFilterFromCol(dy, dw, db)
+}
+
+// BackwardFilterFromCol is BackwardFilter using the im2col matrix kept by the last Forward or
+// BackwardFilter call on c; the caller guarantees that input has not changed since. It panics
+// when no such call happened.
+func (c *Conv[T]) BackwardFilterFromCol(dy, dw, db []T) {
+	g := c.G
+	if !c.colValid {
+		panic("kernels: Conv.BackwardFilterFromCol called before Forward")
+	}
+	checkLen("conv dy", len(dy), g.YSize())
+	checkLen("conv dw", len(dw), g.WSize())
+	K, P, NP := g.k(), g.p(), g.N*g.p()
+	dyb := c.gatherDY(dy)
+	Gemm(false, true, g.M, K, NP, 1, dyb, NP, c.col, NP, 0, dw, K)
+	if db != nil {
+		checkLen("conv db", len(db), g.M)
+		for m := 0; m < g.M; m++ {
+			var s T
+			for _, v := range dyb[m*NP : m*NP+g.N*P] {
+				s += v
+			}
+			db[m] = s
+		}
+	}
+}
+
+// im2col writes col[(c·KH+kh)·KW+kw, n·P + oh·OW + ow] = x[n, c, ih, iw] (0 outside the image).
+func im2col[T Float](g ConvGeom, x, col []T) {
+	K, P, NP := g.k(), g.p(), g.N*g.p()
+	parallelFor(g.N, K*P*g.N, func(lo, hi int) {
+		for n := lo; n < hi; n++ {
+			for ch := 0; ch < g.C; ch++ {
+				plane := x[(n*g.C+ch)*g.H*g.W : (n*g.C+ch+1)*g.H*g.W]
+				for kh := 0; kh < g.KH; kh++ {
+					for kw := 0; kw < g.KW; kw++ {
+						r := (ch*g.KH+kh)*g.KW + kw
+						dst := col[r*NP+n*P : r*NP+(n+1)*P]
+						for oh := 0; oh < g.OH; oh++ {
+							row := dst[oh*g.OW : (oh+1)*g.OW]
+							ih := oh*g.SH - g.PadT + kh*g.DH
+							if ih < 0 || ih >= g.H {
+								clear(row)
+								continue
+							}
+							src := plane[ih*g.W : (ih+1)*g.W]
+							iw0 := kw*g.DW - g.PadL
+							if g.SW == 1 {
+								// valid ow: 0 <= iw0+ow < W
+								lo := max(0, -iw0)
+								hi := min(g.OW, g.W-iw0)
+								if hi <= lo {
+									clear(row)
+									continue
+								}
+								clear(row[:lo])
+								copy(row[lo:hi], src[iw0+lo:iw0+hi])
+								clear(row[hi:])
+								continue
+							}
+							for ow := range row {
+								iw := iw0 + ow*g.SW
+								if iw < 0 || iw >= g.W {
+									row[ow] = 0
+								} else {
+									row[ow] = src[iw]
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// col2im overwrites dx with the sum of col's entries into the input positions they came from.
+func col2im[T Float](g ConvGeom, col, dx []T) {
+	K, P, NP := g.k(), g.p(), g.N*g.p()
+	parallelFor(g.N, K*P*g.N, func(lo, hi int) {
+		clear(dx[lo*g.C*g.H*g.W : hi*g.C*g.H*g.W])
+		for n := lo; n < hi; n++ {
+			for ch := 0; ch < g.C; ch++ {
+				plane := dx[(n*g.C+ch)*g.H*g.W : (n*g.C+ch+1)*g.H*g.W]
+				for kh := 0; kh < g.KH; kh++ {
+					for kw := 0; kw < g.KW; kw++ {
+						r := (ch*g.KH+kh)*g.KW + kw
+						src := col[r*NP+n*P : r*NP+(n+1)*P]
+						for oh := 0; oh < g.OH; oh++ {
+							ih := oh*g.SH - g.PadT + kh*g.DH
+							if ih < 0 || ih >= g.H {
+								continue
+							}
+							row := src[oh*g.OW : (oh+1)*g.OW]
+							dst := plane[ih*g.W : (ih+1)*g.W]
+							iw0 := kw*g.DW - g.PadL
+							if g.SW == 1 {
+								lo := max(0, -iw0)
+								hi := min(g.OW, g.W-iw0)
+								if hi <= lo {
+									continue
+								}
+								d := dst[iw0+lo : iw0+hi]
+								for i, v := range row[lo:hi] {
+									d[i] += v
+								}
+								continue
+							}
+							for ow, v := range row {
+								iw := iw0 + ow*g.SW
+								if iw >= 0 && iw < g.W {
+									dst[iw] += v
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	})
+}

@@ -1,0 +1,21 @@
+// Package kernels holds the dense compute kernels behind uqnn's training ops: GEMM on
+// OpenBLAS (cgo), 2-D convolution forward and backward by im2col + GEMM, max and average
+// pooling forward and backward, and small elementwise helpers.
+//
+// Data model: tensors are plain row-major slices ([]float32 or []float64) in NCHW order;
+// shapes travel in geometry structs (ConvGeom, PoolGeom) built once per layer by NewConvGeom
+// and NewPoolGeom, which validate user-visible parameters and return errors. The kernels
+// themselves trust a validated geometry and panic only on programmer errors (a slice shorter
+// than the geometry says), as gonum's BLAS does.
+//
+// Invariants:
+//   - Pads follow ONNX order [top, left, bottom, right]; strides and dilations are [h, w].
+//   - Pooling output sizes use floor division (ONNX ceil_mode 0); average pooling excludes
+//     padded cells from the divisor (ONNX count_include_pad 0).
+//   - Workspaces (Conv, the col buffers) are reused across calls; a Conv value is not safe for
+//     concurrent use, but distinct values are.
+//   - OpenBLAS' thread count is process-wide; SetThreads changes it for every caller. The
+//     package sets 2 threads at init.
+//
+// Nothing here imports Gorgonia; internal/nn/gops wraps these kernels as Gorgonia ops.
+package kernels
