@@ -1,0 +1,154 @@
+package train
+
+import (
+	"bytes"
+	"encoding/gob"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+)
+
+// checkpointMagic versions the checkpoint format.
+const checkpointMagic = "uqnn-train-checkpoint-1"
+
+// ErrBadCheckpoint marks a checkpoint that cannot be read or does not match the run resumed.
+var ErrBadCheckpoint = errors.New("bad checkpoint")
+
+// Checkpoint is everything the rest of a run depends on.
+type Checkpoint struct {
+	Magic        string
+	Seed         uint64
+	Batch        int
+	TrainN, ValN int
+	Epochs       int // Config.Epochs of the run that wrote it
+	Epoch, Step  int
+	Pos          int     // images of the current epoch consumed
+	Perm         []int32 // the current epoch's order; nil between epochs
+	DataRNG      []byte  // "data order" PCG state
+	NoiseRNG     []byte  // "noise" PCG state
+	Stepper      []byte
+	Names        []string
+	Values       [][]float32
+	Curves       []Point
+	AccLoss      float64
+	AccN         int
+	LastLR       float64
+	Images       int64
+	Seconds      float64
+}
+
+func (r *run) writeCheckpoint(path string) error {
+	dr, err := r.dataPCG.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	nr, err := r.noise.MarshalBinary()
+	if err != nil {
+		return err
+	}
+	sb, err := r.st.MarshalState()
+	if err != nil {
+		return fmt.Errorf("stepper state: %w", err)
+	}
+	ck := Checkpoint{
+		Magic: checkpointMagic, Seed: r.cfg.Seed, Batch: r.batch, TrainN: r.data.Train.N, ValN: r.data.Val.N,
+		Epochs: r.cfg.Epochs, Epoch: r.epoch, Step: r.step, Pos: r.pos, Perm: r.perm,
+		DataRNG: dr, NoiseRNG: nr, Stepper: sb, Curves: r.curves,
+		AccLoss: r.accLoss, AccN: r.accN, LastLR: r.lastLR, Images: r.images, Seconds: r.seconds,
+	}
+	for _, p := range r.params {
+		ck.Names = append(ck.Names, p.Name)
+		ck.Values = append(ck.Values, p.Value)
+	}
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(&ck); err != nil {
+		return fmt.Errorf("encoding checkpoint: %w", err)
+	}
+	return WriteFileAtomic(path, buf.Bytes())
+}
+
+// ReadCheckpoint reads a checkpoint written by Loop.
+func ReadCheckpoint(path string) (*Checkpoint, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("train: %w", err)
+	}
+	var ck Checkpoint
+	if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&ck); err != nil || ck.Magic != checkpointMagic {
+		if err == nil {
+			err = fmt.Errorf("format %q, want %q", ck.Magic, checkpointMagic)
+		}
+		return nil, fmt.Errorf("train: checkpoint %s: %w: %v", path, ErrBadCheckpoint, err)
+	}
+	return &ck, nil
+}
+
+func (r *run) restore(ck *Checkpoint) error {
+	mismatch := func(what string, got, want any) error {
+		return fmt.Errorf("%w: it was written with %s %v; this run has %v", ErrBadCheckpoint, what, got, want)
+	}
+	switch {
+	case ck.Seed != r.cfg.Seed:
+		return mismatch("seed", ck.Seed, r.cfg.Seed)
+	case ck.Batch != r.batch:
+		return mismatch("batch", ck.Batch, r.batch)
+	case ck.TrainN != r.data.Train.N:
+		return mismatch("training set size", ck.TrainN, r.data.Train.N)
+	case ck.ValN != r.data.Val.N:
+		return mismatch("validation set size", ck.ValN, r.data.Val.N)
+	case ck.Epochs != r.cfg.Epochs:
+		return mismatch("epochs", ck.Epochs, r.cfg.Epochs)
+	case len(ck.Names) != len(r.params) || len(ck.Values) != len(r.params):
+		return mismatch("parameter count", len(ck.Names), len(r.params))
+	case ck.Perm != nil && (len(ck.Perm) != r.data.Train.N || ck.Pos > len(ck.Perm)):
+		return fmt.Errorf("%w: permutation of %d at position %d for %d training images", ErrBadCheckpoint, len(ck.Perm), ck.Pos, r.data.Train.N)
+	}
+	for i, p := range r.params {
+		if ck.Names[i] != p.Name || len(ck.Values[i]) != len(p.Value) {
+			return fmt.Errorf("%w: parameter %d is %q with %d values; this net has %q with %d",
+				ErrBadCheckpoint, i, ck.Names[i], len(ck.Values[i]), p.Name, len(p.Value))
+		}
+	}
+	if err := r.dataPCG.UnmarshalBinary(ck.DataRNG); err != nil {
+		return fmt.Errorf("%w: data order stream: %v", ErrBadCheckpoint, err)
+	}
+	if err := r.noise.UnmarshalBinary(ck.NoiseRNG); err != nil {
+		return fmt.Errorf("%w: noise stream: %v", ErrBadCheckpoint, err)
+	}
+	if err := r.st.Init(r.params); err != nil {
+		return fmt.Errorf("stepper: %w", err)
+	}
+	if err := r.st.UnmarshalState(ck.Stepper); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadCheckpoint, err)
+	}
+	for i, p := range r.params {
+		copy(p.Value, ck.Values[i])
+	}
+	r.epoch, r.step, r.pos, r.perm = ck.Epoch, ck.Step, ck.Pos, ck.Perm
+	r.curves, r.accLoss, r.accN, r.lastLR = ck.Curves, ck.AccLoss, ck.AccN, ck.LastLR
+	r.images, r.seconds = ck.Images, ck.Seconds
+	return nil
+}
+
+// WriteFileAtomic writes b to a temporary file next to path and renames it over path, so a
+// reader never sees a partial file.
+func WriteFileAtomic(path string, b []byte) error {
+	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	tmp := f.Name()
+	_, werr := f.Write(b)
+	serr := f.Sync()
+	cerr := f.Close()
+	if err := errors.Join(werr, serr, cerr); err != nil {
+		os.Remove(tmp)
+		return fmt.Errorf("writing %s: %w", path, err)
+	}
+	if err := os.Rename(tmp, path); err != nil {
+		os.Remove(tmp)
+		return err
+	}
+	return nil
+}

@@ -1,0 +1,368 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"time"
+)
+
+// DefaultBatch is the minibatch size of a zero Config.
+const DefaultBatch = 64
+
+// DefaultEvalTrain is how many training images (the first ones, in order) are evaluated at the
+// end of each epoch for the training loss and accuracy columns of the curves.
+const DefaultEvalTrain = 5000
+
+// Config drives Loop. The zero value of each field means the documented default.
+type Config struct {
+	Epochs   int      // passes over the training set; must be ≥ 1
+	Batch    int      // minibatch size; 0 means DefaultBatch
+	LR       float64  // base learning rate; must be > 0
+	Schedule Schedule // LR multiplier per step; nil means constant
+	Seed     uint64   // seeds the "data order" and "noise" streams
+	// CurvesEvery records the running mean minibatch loss every so many steps; 0 records it at
+	// epoch ends only. Every epoch end also evaluates the validation set and EvalTrain
+	// training images.
+	CurvesEvery int
+	// EvalTrain is the number of training images evaluated at each epoch end; 0 means
+	// DefaultEvalTrain (or all, if fewer), negative means none.
+	EvalTrain int
+	// Checkpoint is the file written when ctx is cancelled; "" writes none.
+	Checkpoint string
+}
+
+func (c Config) batch() int {
+	if c.Batch <= 0 {
+		return DefaultBatch
+	}
+	return c.Batch
+}
+
+// Point is one row of the learning curves.
+type Point struct {
+	Epoch     float64 `json:"epoch"`      // epochs done, fractional within an epoch
+	Step      int     `json:"step"`       // steps done
+	LR        float64 `json:"lr"`         // learning rate of the last step
+	BatchLoss float64 `json:"batch_loss"` // mean minibatch loss since the previous point
+	// Evaluated marks epoch-end points, where the four fields below were measured with Forward.
+	Evaluated bool    `json:"evaluated"`
+	TrainLoss float64 `json:"train_loss"`
+	TrainAcc  float64 `json:"train_acc"`
+	ValLoss   float64 `json:"val_loss"`
+	ValAcc    float64 `json:"val_acc"`
+}
+
+// Result summarises a run (or the resumed part and what came before it).
+type Result struct {
+	Epochs  int     // epochs completed
+	Steps   int     // steps completed
+	Images  int64   // training images seen, across resumes
+	Seconds float64 // time spent stepping and evaluating, across resumes
+	Curves  []Point
+}
+
+// ImagesPerSecond is the training throughput, evaluation time included.
+func (r *Result) ImagesPerSecond() float64 {
+	if r.Seconds <= 0 {
+		return 0
+	}
+	return float64(r.Images) / r.Seconds
+}
+
+// State is what a Hook sees. Its fields are read-only to hooks, except the parameter values
+// and gradients reached through Params.
+type State struct {
+	Net           Net
+	Params        []Param
+	Epoch         int     // current epoch, 0-based (equal to Config.Epochs after the last one)
+	Step          int     // steps completed
+	StepInEpoch   int     // steps completed in the current epoch
+	StepsPerEpoch int     //
+	Loss          float64 // loss of the last minibatch
+	LR            float64 // learning rate of the last step
+	Images        int64   // training images seen
+	Seconds       float64 // time spent so far
+	Curves        []Point
+	run           *run
+}
+
+// WriteCheckpoint saves the loop's state at this point (atomically); Resume continues from it.
+// Only valid inside AfterStep and AfterEpoch.
+func (s *State) WriteCheckpoint(path string) error { return s.run.writeCheckpoint(path) }
+
+// Hook acts around each step. Nil fields are skipped; an error stops the loop and is returned.
+type Hook struct {
+	// AfterGrad runs once the minibatch gradient is in Params[i].Grad, before the Stepper
+	// (add a prior or KL term, clip).
+	AfterGrad func(ctx context.Context, s *State) error
+	// AfterStep runs once the Stepper has moved the parameters (re-apply a pruning mask,
+	// record a sample, report progress).
+	AfterStep func(ctx context.Context, s *State) error
+	// AfterEpoch runs at each epoch end, after the curve point is recorded.
+	AfterEpoch func(ctx context.Context, s *State) error
+}
+
+type run struct {
+	net     Net
+	params  []Param
+	data    Data
+	st      Stepper
+	cfg     Config
+	hooks   []Hook
+	batch   int
+	perEp   int // steps per epoch
+	evalN   int // training images evaluated at epoch ends
+	dataPCG *rand.PCG
+	noise   *rand.PCG
+	dataRNG *rand.Rand
+	noiseRN *rand.Rand
+
+	epoch, step, pos int
+	perm             []int32 // this epoch's order; nil before it is drawn
+	accLoss          float64 // since the last curve point
+	accN             int
+	images           int64
+	seconds          float64 // before this call
+	curves           []Point
+	lastLR           float64
+
+	state State
+	x     []float32
+	y     []int
+}
+
+func newRun(net Net, data Data, st Stepper, cfg Config, hooks []Hook) (*run, error) {
+	if net == nil || st == nil {
+		return nil, fmt.Errorf("train: nil Net or Stepper")
+	}
+	if err := data.Train.check("training"); err != nil {
+		return nil, err
+	}
+	if err := data.Val.check("validation"); err != nil {
+		return nil, err
+	}
+	if data.Val.N > 0 && data.Val.Dim != data.Train.Dim {
+		return nil, fmt.Errorf("train: validation images have %d pixels, training images %d", data.Val.Dim, data.Train.Dim)
+	}
+	if data.Scale == 0 {
+		return nil, fmt.Errorf("train: Data.Scale is 0; want the pixel map x·Scale+Offset (1/255 for 0..1)")
+	}
+	if cfg.Epochs < 1 {
+		return nil, fmt.Errorf("train: %d epochs; want at least 1", cfg.Epochs)
+	}
+	if !(cfg.LR > 0) {
+		return nil, fmt.Errorf("train: learning rate %g; want > 0", cfg.LR)
+	}
+	b := cfg.batch()
+	if data.Train.N < b {
+		return nil, fmt.Errorf("train: %d training images is less than one batch of %d", data.Train.N, b)
+	}
+	params := net.Params()
+	if len(params) == 0 {
+		return nil, fmt.Errorf("train: the network has no trainable parameters")
+	}
+	for _, p := range params {
+		if len(p.Grad) != len(p.Value) {
+			return nil, fmt.Errorf("train: parameter %q has %d values but %d gradients", p.Name, len(p.Value), len(p.Grad))
+		}
+	}
+	evalN := cfg.EvalTrain
+	switch {
+	case evalN == 0:
+		evalN = min(DefaultEvalTrain, data.Train.N)
+	case evalN < 0:
+		evalN = 0
+	default:
+		evalN = min(evalN, data.Train.N)
+	}
+	r := &run{
+		net: net, params: params, data: data, st: st, cfg: cfg, hooks: hooks,
+		batch: b, perEp: data.Train.N / b, evalN: evalN,
+		dataPCG: Stream(cfg.Seed, StreamDataOrder),
+		noise:   Stream(cfg.Seed, StreamNoise),
+		x:       make([]float32, b*data.Train.Dim),
+		y:       make([]int, b),
+	}
+	r.dataRNG, r.noiseRN = rand.New(r.dataPCG), rand.New(r.noise)
+	return r, nil
+}
+
+// Loop trains net on data.Train for cfg.Epochs epochs, moving the parameters with st, and
+// returns the curves. When ctx is cancelled it writes cfg.Checkpoint (if set) at the last
+// completed step and returns an error wrapping ctx.Err().
+func Loop(ctx context.Context, net Net, data Data, st Stepper, cfg Config, hooks ...Hook) (*Result, error) {
+	r, err := newRun(net, data, st, cfg, hooks)
+	if err != nil {
+		return nil, err
+	}
+	if err := st.Init(r.params); err != nil {
+		return nil, fmt.Errorf("train: stepper: %w", err)
+	}
+	return r.run(ctx)
+}
+
+// Resume restores the checkpoint at path into net and st and continues the run it came
+// from; with the same net, data, stepper kind and cfg it ends bit-identical to a run that was
+// never interrupted.
+func Resume(ctx context.Context, net Net, data Data, st Stepper, cfg Config, path string, hooks ...Hook) (*Result, error) {
+	r, err := newRun(net, data, st, cfg, hooks)
+	if err != nil {
+		return nil, err
+	}
+	ck, err := ReadCheckpoint(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := r.restore(ck); err != nil {
+		return nil, fmt.Errorf("train: resume from %s: %w", path, err)
+	}
+	return r.run(ctx)
+}
+
+func (r *run) lr() float64 {
+	if r.cfg.Schedule == nil {
+		return r.cfg.LR
+	}
+	return r.cfg.LR * r.cfg.Schedule(r.step, r.cfg.Epochs*r.perEp)
+}
+
+func (r *run) syncState(start time.Time) *State {
+	s := &r.state
+	*s = State{
+		Net: r.net, Params: r.params, Epoch: r.epoch, Step: r.step,
+		StepInEpoch: r.pos / r.batch, StepsPerEpoch: r.perEp, Loss: s.Loss, LR: r.lastLR,
+		Images: r.images, Seconds: r.seconds + time.Since(start).Seconds(), Curves: r.curves, run: r,
+	}
+	return s
+}
+
+func (r *run) cancelled(ctx context.Context, start time.Time) error {
+	if ctx.Err() == nil {
+		return nil
+	}
+	if r.cfg.Checkpoint == "" {
+		return fmt.Errorf("train: interrupted at epoch %d step %d: %w", r.epoch+1, r.step, ctx.Err())
+	}
+	r.seconds += time.Since(start).Seconds()
+	if err := r.writeCheckpoint(r.cfg.Checkpoint); err != nil {
+		return fmt.Errorf("train: interrupted at epoch %d step %d, and the checkpoint failed: %w (%w)", r.epoch+1, r.step, err, ctx.Err())
+	}
+	return fmt.Errorf("train: interrupted at epoch %d step %d; checkpoint %s: %w", r.epoch+1, r.step, r.cfg.Checkpoint, ctx.Err())
+}
+
+func (r *run) run(ctx context.Context) (*Result, error) {
+	start := time.Now()
+	d := r.data
+	idx := make([]int, r.batch)
+	for r.epoch < r.cfg.Epochs {
+		if r.perm == nil {
+			r.perm = make([]int32, d.Train.N)
+			for i, v := range r.dataRNG.Perm(d.Train.N) {
+				r.perm[i] = int32(v)
+			}
+			r.pos = 0
+		}
+		for r.pos+r.batch <= d.Train.N {
+			if err := r.cancelled(ctx, start); err != nil {
+				return nil, err
+			}
+			for i := range idx {
+				idx[i] = int(r.perm[r.pos+i])
+			}
+			fill(d.Train, idx, d.Scale, d.Offset, r.x, r.y)
+			loss, err := r.net.LossGrad(r.x, r.y)
+			if err != nil {
+				return nil, fmt.Errorf("train: epoch %d step %d: %w", r.epoch+1, r.step, err)
+			}
+			if math.IsNaN(loss) || math.IsInf(loss, 0) {
+				return nil, fmt.Errorf("train: epoch %d step %d: loss is %g; lower the learning rate (now %g)", r.epoch+1, r.step, loss, r.lr())
+			}
+			r.state.Loss = loss
+			lr := r.lr()
+			r.lastLR = lr
+			s := r.syncState(start)
+			for _, h := range r.hooks {
+				if h.AfterGrad != nil {
+					if err := h.AfterGrad(ctx, s); err != nil {
+						return nil, fmt.Errorf("train: epoch %d step %d: %w", r.epoch+1, r.step, err)
+					}
+				}
+			}
+			info := StepInfo{Step: r.step, Epoch: r.epoch, LR: lr, N: d.Train.N, Batch: r.batch, Rand: r.noiseRN}
+			if err := r.st.Step(r.params, info); err != nil {
+				return nil, fmt.Errorf("train: epoch %d step %d: %w", r.epoch+1, r.step, err)
+			}
+			r.pos += r.batch
+			r.step++
+			r.images += int64(r.batch)
+			r.accLoss += loss
+			r.accN++
+			if k := r.cfg.CurvesEvery; k > 0 && r.step%k == 0 && r.pos+r.batch <= d.Train.N {
+				r.curves = append(r.curves, r.point(false))
+				r.accLoss, r.accN = 0, 0
+			}
+			s = r.syncState(start)
+			for _, h := range r.hooks {
+				if h.AfterStep != nil {
+					if err := h.AfterStep(ctx, s); err != nil {
+						return nil, fmt.Errorf("train: epoch %d step %d: %w", r.epoch+1, r.step, err)
+					}
+				}
+			}
+		}
+		p := r.point(true)
+		var err error
+		if r.evalN > 0 {
+			first := Set{Images: d.Train.Images[:r.evalN*d.Train.Dim], Labels: d.Train.Labels[:r.evalN], N: r.evalN, Dim: d.Train.Dim}
+			if p.TrainLoss, p.TrainAcc, err = Evaluate(ctx, r.net, first, d.Scale, d.Offset, r.batch); err != nil {
+				return nil, r.evalErr(ctx, start, err)
+			}
+		}
+		if d.Val.N > 0 {
+			if p.ValLoss, p.ValAcc, err = Evaluate(ctx, r.net, d.Val, d.Scale, d.Offset, r.batch); err != nil {
+				return nil, r.evalErr(ctx, start, err)
+			}
+		}
+		r.epoch++
+		r.perm, r.pos = nil, 0
+		p.Epoch = float64(r.epoch)
+		r.curves = append(r.curves, p)
+		r.accLoss, r.accN = 0, 0
+		s := r.syncState(start)
+		for _, h := range r.hooks {
+			if h.AfterEpoch != nil {
+				if err := h.AfterEpoch(ctx, s); err != nil {
+					return nil, fmt.Errorf("train: after epoch %d: %w", r.epoch, err)
+				}
+			}
+		}
+	}
+	r.seconds += time.Since(start).Seconds()
+	return &Result{Epochs: r.epoch, Steps: r.step, Images: r.images, Seconds: r.seconds, Curves: r.curves}, nil
+}
+
+// evalErr turns an evaluation cancelled by ctx into an interruption at the end of the epoch's
+// steps (checkpointed there); other errors pass through.
+func (r *run) evalErr(ctx context.Context, start time.Time, err error) error {
+	if ctx.Err() != nil {
+		// The epoch's steps are done but its point is not recorded: the checkpoint keeps the
+		// position at the epoch's end, so Resume re-runs only the evaluation.
+		return r.cancelled(ctx, start)
+	}
+	return fmt.Errorf("train: evaluating after epoch %d: %w", r.epoch+1, err)
+}
+
+func (r *run) point(evaluated bool) Point {
+	p := Point{
+		Epoch:     float64(r.epoch) + float64(r.pos/r.batch)/float64(r.perEp),
+		Step:      r.step,
+		LR:        r.lastLR,
+		Evaluated: evaluated,
+	}
+	if r.accN > 0 {
+		p.BatchLoss = r.accLoss / float64(r.accN)
+	}
+	return p
+}
