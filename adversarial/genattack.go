@@ -1,0 +1,413 @@
+package adversarial
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+)
+
+// Defaults of Config, the MNIST setting of GenAttack.
+//
+// Sources: Alzantot, Sharma, Chakraborty, Zhang, Hsieh, Srivastava, "GenAttack: Practical
+// Black-box Attacks with Gradient-Free Optimization", GECCO 2019 (arXiv:1805.11090):
+// Algorithm 1 (population with elitism, softmax selection with temperature τ, crossover
+// weighted by the parents' selection probabilities, mutation with probability ρ and range
+// ±α·δmax) and §4.1.2 (adaptive parameter scaling). The numbers were checked against the
+// authors' code (github.com/nesl/adversarial_genattack: genattack_tf2.py, main.py: population
+// 6, temperature 0.1, ρ = max(ρmin, 0.5·0.9^plateaus), α = max(αmin, 0.4·0.9^plateaus)) and
+// against advertorch's GenAttackScheduler, which cites §4.1.2 for ρmin = 0.1, αmin = 0.15 and
+// a plateau of 100 generations without improvement. ε = 0.3 is the paper's MNIST L∞ bound.
+const (
+	DefaultEpsilon     = 0.3
+	DefaultPopulation  = 6
+	DefaultTemperature = 0.1
+	DefaultRhoInit     = 0.5
+	DefaultAlphaInit   = 0.4
+	DefaultRhoMin      = 0.1
+	DefaultAlphaMin    = 0.15
+	DefaultDecay       = 0.9
+	DefaultPlateau     = 100
+)
+
+// fitnessFloor keeps log() finite when a probability underflows to 0 (the authors' code adds
+// 1e-30 for the same reason).
+const fitnessFloor = 1e-30
+
+// improvementTol is how much the elite's fitness must rise for a generation not to count
+// towards a plateau (advertorch uses 1e-5 on the same quantity).
+const improvementTol = 1e-5
+
+// Config holds GenAttack's settings. The zero value of each field means its documented default.
+type Config struct {
+	Epsilon     float64 // L∞ radius in 0..1 pixel units, in (0, 1]; default 0.3
+	Population  int     // N ≥ 2: population size, elite included; default 6
+	Temperature float64 // τ > 0 of the softmax selection; default 0.1
+	RhoInit     float64 // initial mutation probability; default 0.5
+	AlphaInit   float64 // initial mutation range as a fraction of ε; default 0.4
+	RhoMin      float64 // floor of the mutation probability; default 0.1
+	AlphaMin    float64 // floor of the mutation range; default 0.15
+	Decay       float64 // factor applied per plateau; default 0.9
+	Plateau     int     // generations without elite improvement that make a plateau; default 100
+	// Continuous lets pixels take any value in [0, 1]. By default each candidate is rounded to
+	// the 1/255 grid (and ε to a whole number of levels, rounded down) so that the adversarial
+	// image written as uint8 is exactly the one whose prediction was observed.
+	Continuous bool
+}
+
+// WithDefaults returns c with every zero field set to its default.
+func (c Config) WithDefaults() Config {
+	set := func(v *float64, d float64) {
+		if *v == 0 {
+			*v = d
+		}
+	}
+	set(&c.Epsilon, DefaultEpsilon)
+	set(&c.Temperature, DefaultTemperature)
+	set(&c.RhoInit, DefaultRhoInit)
+	set(&c.AlphaInit, DefaultAlphaInit)
+	set(&c.RhoMin, DefaultRhoMin)
+	set(&c.AlphaMin, DefaultAlphaMin)
+	set(&c.Decay, DefaultDecay)
+	if c.Population == 0 {
+		c.Population = DefaultPopulation
+	}
+	if c.Plateau == 0 {
+		c.Plateau = DefaultPlateau
+	}
+	return c
+}
+
+// Validate checks a Config after WithDefaults.
+func (c Config) Validate() error {
+	unit := func(name string, v float64, lowOpen bool) error {
+		if !(v <= 1) || !(v >= 0) || (lowOpen && v == 0) {
+			want := "[0, 1]"
+			if lowOpen {
+				want = "(0, 1]"
+			}
+			return fmt.Errorf("adversarial: GenAttack: %s = %v; want a value in %s", name, v, want)
+		}
+		return nil
+	}
+	for _, f := range []struct {
+		name    string
+		v       float64
+		lowOpen bool
+	}{
+		{"epsilon", c.Epsilon, true}, {"rho-init", c.RhoInit, false}, {"rho-min", c.RhoMin, false},
+		{"alpha-init", c.AlphaInit, false}, {"alpha-min", c.AlphaMin, false}, {"decay", c.Decay, true},
+	} {
+		if err := unit(f.name, f.v, f.lowOpen); err != nil {
+			return err
+		}
+	}
+	if c.Population < 2 {
+		return fmt.Errorf("adversarial: GenAttack: population %d; want at least 2 (the elite and one child)", c.Population)
+	}
+	if !(c.Temperature > 0) || math.IsInf(c.Temperature, 0) {
+		return fmt.Errorf("adversarial: GenAttack: temperature %v; want a finite value > 0", c.Temperature)
+	}
+	if c.Plateau < 1 {
+		return fmt.Errorf("adversarial: GenAttack: plateau %d generations; want at least 1", c.Plateau)
+	}
+	if !c.Continuous && math.Floor(c.Epsilon*255+1e-9) < 1 {
+		return fmt.Errorf("adversarial: GenAttack: epsilon %v is below one pixel level (1/255); want ≥ 1/255 or Continuous", c.Epsilon)
+	}
+	return nil
+}
+
+// EffectiveEpsilon is the L∞ radius actually searched: ε itself when Continuous, otherwise ε
+// rounded down to whole pixel levels (0.3 → 76/255 ≈ 0.298).
+func (c Config) EffectiveEpsilon() float64 {
+	if c.Continuous {
+		return c.Epsilon
+	}
+	return math.Floor(c.Epsilon*255+1e-9) / 255
+}
+
+// Goal says what counts as success. Untargeted (Target < 0): any prediction other than Label.
+// Targeted: prediction Target.
+type Goal struct {
+	Label  int
+	Target int
+}
+
+// Targeted reports whether the goal names a target class.
+func (g Goal) Targeted() bool { return g.Target >= 0 }
+
+// Result of one GenAttack run.
+type Result struct {
+	Adversarial []float32 // the successful candidate, or the final elite when not successful
+	Success     bool
+	Pred        int       // predicted class of Adversarial
+	Probs       []float32 // probabilities of Adversarial
+	Fitness     float64   // fitness of Adversarial
+	Queries     int64     // images evaluated by this attack
+	Generations int       // generations after the initial population
+	Linf, L2    float64   // distance of Adversarial from the original, 0..1 pixel units
+	Plateaus    int       // plateaus seen (the adaptive schedule's exponent)
+}
+
+// fitness is log p(t) − log Σ_{j≠t} p(j) for a target t, and its negation on the true label for
+// an untargeted goal, so that larger is better in both cases.
+func fitness(p []float32, g Goal) float64 {
+	c := g.Label
+	if g.Targeted() {
+		c = g.Target
+	}
+	var others float64
+	for j, v := range p {
+		if j != c {
+			others += float64(v)
+		}
+	}
+	f := math.Log(float64(p[c])+fitnessFloor) - math.Log(others+fitnessFloor)
+	if !g.Targeted() {
+		f = -f
+	}
+	return f
+}
+
+func argmax(p []float32) int {
+	best := 0
+	for j, v := range p {
+		if v > p[best] {
+			best = j
+		}
+	}
+	return best
+}
+
+func succeeded(p []float32, g Goal) bool {
+	pred := argmax(p)
+	if g.Targeted() {
+		return pred == g.Target
+	}
+	return pred != g.Label
+}
+
+// selectionProbs is softmax(fit/τ), computed stably.
+func selectionProbs(fit []float64, tau float64, out []float64) {
+	m := math.Inf(-1)
+	for _, f := range fit {
+		m = math.Max(m, f)
+	}
+	var s float64
+	for i, f := range fit {
+		out[i] = math.Exp((f - m) / tau)
+		s += out[i]
+	}
+	for i := range out {
+		out[i] /= s
+	}
+}
+
+// sample draws an index with the probabilities probs.
+func sample(rng *rand.Rand, probs []float64) int {
+	u := rng.Float64()
+	var c float64
+	for i, p := range probs {
+		c += p
+		if u < c {
+			return i
+		}
+	}
+	return len(probs) - 1
+}
+
+// crossover writes into child each pixel of p1 with probability w1/(w1+w2), else of p2.
+func crossover(rng *rand.Rand, child, p1, p2 []float32, w1, w2 float64) {
+	q := 0.5
+	if w1+w2 > 0 {
+		q = w1 / (w1 + w2)
+	}
+	for i := range child {
+		if rng.Float64() < q {
+			child[i] = p1[i]
+		} else {
+			child[i] = p2[i]
+		}
+	}
+}
+
+// box is the feasible set around one original image: lo ≤ x' ≤ hi per pixel, optionally on the
+// 1/255 grid.
+type box struct {
+	lo, hi []float32
+	grid   bool
+}
+
+func newBox(x []float32, eps float64, grid bool) box {
+	b := box{lo: make([]float32, len(x)), hi: make([]float32, len(x)), grid: grid}
+	if grid {
+		e := math.Floor(eps*255 + 1e-9)
+		for i, v := range x {
+			k := math.Round(float64(v) * 255)
+			b.lo[i] = float32(math.Max(0, k-e)) / 255
+			b.hi[i] = float32(math.Min(255, k+e)) / 255
+		}
+		return b
+	}
+	for i, v := range x {
+		b.lo[i] = float32(math.Max(0, float64(v)-eps))
+		b.hi[i] = float32(math.Min(1, float64(v)+eps))
+	}
+	return b
+}
+
+// project clips v into the box and, on the grid, rounds it to the nearest level first.
+func (b box) project(v []float32) {
+	for i, x := range v {
+		if b.grid {
+			x = float32(math.Round(float64(x)*255)) / 255
+		}
+		v[i] = min(max(x, b.lo[i]), b.hi[i])
+	}
+}
+
+// mutate adds U(−r, r) to each pixel with probability rho.
+func mutate(rng *rand.Rand, v []float32, rho, r float64) {
+	for i := range v {
+		if rng.Float64() < rho {
+			v[i] += float32((2*rng.Float64() - 1) * r)
+		}
+	}
+}
+
+// schedule is the adaptive mutation probability and range after k plateaus (§4.1.2).
+func (c Config) schedule(k int) (rho, alpha float64) {
+	d := math.Pow(c.Decay, float64(k))
+	return math.Max(c.RhoMin, c.RhoInit*d), math.Max(c.AlphaMin, c.AlphaInit*d)
+}
+
+// GenAttack searches the L∞ ball of radius cfg.Epsilon around x (d pixels in 0..1) for an
+// image that meets goal, asking o only for probabilities. It stops at the first success, when
+// o's budget cannot pay for another child, or when ctx is done (then it returns ctx's error
+// together with the best result so far). Each generation keeps the elite, whose probabilities
+// are remembered, and evaluates Population−1 children in one batched query, so an attack of
+// g generations costs Population + g·(Population−1) queries. Running out of budget is not an
+// error: the result then has Success false.
+func GenAttack(ctx context.Context, o *Oracle, x []float32, goal Goal, cfg Config, rng *rand.Rand) (Result, error) {
+	cfg = cfg.WithDefaults()
+	if err := cfg.Validate(); err != nil {
+		return Result{}, err
+	}
+	if len(x) == 0 {
+		return Result{}, errors.New("adversarial: GenAttack: empty image")
+	}
+	if goal.Label < 0 || goal.Label >= o.Classes() || goal.Target >= o.Classes() || goal.Target == goal.Label {
+		return Result{}, fmt.Errorf("adversarial: GenAttack: label %d, target %d with %d classes: want 0 ≤ label < classes, target < 0 (untargeted) or a class other than the label",
+			goal.Label, goal.Target, o.Classes())
+	}
+	for i, v := range x {
+		if !(v >= 0 && v <= 1) {
+			return Result{}, fmt.Errorf("adversarial: GenAttack: pixel %d = %v; want a value in [0, 1]", i, v)
+		}
+	}
+	d, n, c := len(x), cfg.Population, o.Classes()
+	start := o.Used()
+	bx := newBox(x, cfg.EffectiveEpsilon(), !cfg.Continuous)
+	eps := cfg.EffectiveEpsilon()
+
+	// Initial population: x + U(−ε, ε) per pixel, projected (Algorithm 1).
+	pop := make([]float32, n*d)
+	for i := range n {
+		m := pop[i*d : (i+1)*d]
+		for j := range m {
+			m[j] = x[j] + float32((2*rng.Float64()-1)*eps)
+		}
+		bx.project(m)
+	}
+	probs := make([]float32, n*c)
+	fit := make([]float64, n)
+	size := n // members evaluated so far in the current population
+	if r := o.Remaining(); r < int64(size) {
+		size = int(max(r, 0))
+	}
+	if size == 0 {
+		return Result{}, &BudgetError{Used: o.Used(), Limit: o.Limit(), Asked: int64(n)}
+	}
+	p, err := o.Query(ctx, pop[:size*d], size)
+	if err != nil {
+		return Result{}, err
+	}
+	copy(probs, p)
+
+	next := make([]float32, n*d)
+	nextProbs := make([]float32, n*c)
+	sel := make([]float64, n)
+	best := math.Inf(-1)
+	stall, plateaus, gen := 0, 0, 0
+	finish := func(i int, ok bool) Result {
+		r := Result{
+			Adversarial: append([]float32(nil), pop[i*d:(i+1)*d]...),
+			Success:     ok,
+			Probs:       append([]float32(nil), probs[i*c:(i+1)*c]...),
+			Fitness:     fit[i],
+			Queries:     o.Used() - start,
+			Generations: gen,
+			Plateaus:    plateaus,
+		}
+		r.Pred = argmax(r.Probs)
+		r.Linf, r.L2 = distances(x, r.Adversarial)
+		return r
+	}
+	for {
+		elite := 0
+		for i := range size {
+			fit[i] = fitness(probs[i*c:(i+1)*c], goal)
+			if fit[i] > fit[elite] {
+				elite = i
+			}
+		}
+		for i := range size {
+			if succeeded(probs[i*c:(i+1)*c], goal) {
+				return finish(i, true), nil
+			}
+		}
+		if fit[elite] > best+improvementTol {
+			best, stall = fit[elite], 0
+		} else if stall++; stall >= cfg.Plateau {
+			plateaus, stall = plateaus+1, 0
+		}
+		kids := int(min(int64(n-1), o.Remaining()))
+		if err := ctx.Err(); err != nil || kids <= 0 || size < n {
+			return finish(elite, false), err
+		}
+		rho, alpha := cfg.schedule(plateaus)
+		selectionProbs(fit[:size], cfg.Temperature, sel[:size])
+		copy(next[:d], pop[elite*d:(elite+1)*d])
+		copy(nextProbs[:c], probs[elite*c:(elite+1)*c])
+		for k := 1; k <= kids; k++ {
+			a, b := sample(rng, sel[:size]), sample(rng, sel[:size])
+			child := next[k*d : (k+1)*d]
+			crossover(rng, child, pop[a*d:(a+1)*d], pop[b*d:(b+1)*d], sel[a], sel[b])
+			mutate(rng, child, rho, alpha*eps)
+			bx.project(child)
+		}
+		p, err := o.Query(ctx, next[d:(kids+1)*d], kids)
+		if err != nil {
+			if errors.Is(err, ErrBudgetExhausted) {
+				return finish(elite, false), nil
+			}
+			return finish(elite, false), err
+		}
+		copy(nextProbs[c:], p)
+		pop, next = next, pop
+		probs, nextProbs = nextProbs, probs
+		size = kids + 1
+		gen++
+	}
+}
+
+// distances returns the L∞ and L2 distances between a and b.
+func distances(a, b []float32) (linf, l2 float64) {
+	for i := range a {
+		e := math.Abs(float64(a[i]) - float64(b[i]))
+		linf = math.Max(linf, e)
+		l2 += e * e
+	}
+	return linf, math.Sqrt(l2)
+}
