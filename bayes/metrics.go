@@ -1,0 +1,85 @@
+package bayes
+
+import (
+	"fmt"
+	"math"
+)
+
+// ProbFloor is the smallest probability the log-likelihood uses: a prediction of exactly zero
+// for the true class costs −log(1e-12) ≈ 27.6 nats instead of infinity.
+const ProbFloor = 1e-12
+
+// Scores summarises a classifier's predictive probabilities against labels.
+type Scores struct {
+	N        int     `json:"n"`
+	Accuracy float64 `json:"accuracy"`
+	NLL      float64 `json:"nll"` // mean negative log-likelihood, nats
+	ECE      float64 `json:"ece"` // expected calibration error, equal-width confidence bins
+	Bins     int     `json:"ece_bins"`
+}
+
+// DefaultECEBins is the bin count of the ECE (Guo et al. 2017 use 15).
+const DefaultECEBins = 15
+
+// Evaluate computes accuracy, NLL and ECE with the given number of bins from n×k probabilities.
+func Evaluate(probs []float32, k int, labels []uint8, bins int) (Scores, error) {
+	if k <= 0 || len(probs)%k != 0 {
+		return Scores{}, fmt.Errorf("bayes: %d probabilities are not rows of %d classes", len(probs), k)
+	}
+	n := len(probs) / k
+	if len(labels) != n {
+		return Scores{}, fmt.Errorf("bayes: %d labels for %d rows", len(labels), n)
+	}
+	if bins <= 0 {
+		bins = DefaultECEBins
+	}
+	s := Scores{N: n, Bins: bins}
+	if n == 0 {
+		return s, nil
+	}
+	conf := make([]float64, bins)
+	acc := make([]float64, bins)
+	cnt := make([]int, bins)
+	var correct int
+	for i := range n {
+		row := probs[i*k : (i+1)*k]
+		y := int(labels[i])
+		if y >= k {
+			return Scores{}, fmt.Errorf("bayes: label %d of row %d; want < %d classes", y, i, k)
+		}
+		arg := Argmax(row)
+		hit := 0.0
+		if arg == y {
+			correct++
+			hit = 1
+		}
+		s.NLL -= math.Log(math.Max(float64(row[y]), ProbFloor))
+		c := float64(row[arg])
+		b := min(int(c*float64(bins)), bins-1) // bin (j/B, (j+1)/B]; confidence 1 goes to the last
+		if c*float64(bins) == float64(b) && b > 0 {
+			b-- // right-closed bins: a confidence exactly on an edge belongs to the lower bin
+		}
+		conf[b] += c
+		acc[b] += hit
+		cnt[b]++
+	}
+	s.Accuracy = float64(correct) / float64(n)
+	s.NLL /= float64(n)
+	for b := range bins {
+		if cnt[b] > 0 {
+			s.ECE += math.Abs(acc[b]-conf[b]) / float64(n)
+		}
+	}
+	return s, nil
+}
+
+// Argmax is the index of the largest value (the first on ties).
+func Argmax(row []float32) int {
+	arg := 0
+	for j, v := range row {
+		if v > row[arg] {
+			arg = j
+		}
+	}
+	return arg
+}

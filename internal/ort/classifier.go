@@ -1,0 +1,352 @@
+package ort
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+
+	"github.com/uqnn/uqnn/onnxio"
+	ortgo "github.com/yalue/onnxruntime_go"
+)
+
+// Image geometry of the classifiers uqnn feeds (MNIST).
+const (
+	Height = 28
+	Width  = 28
+	Pixels = Height * Width
+)
+
+// Layout is how a model wants a batch of 28×28 grey images.
+type Layout int
+
+// Layouts; for one channel all three share the same memory order, only the shape differs.
+const (
+	NCHW Layout = iota // [N,1,28,28]
+	NHWC               // [N,28,28,1]
+	Flat               // [N,784]
+	NHW                // [N,28,28]
+)
+
+func (l Layout) String() string {
+	return [...]string{"NCHW", "NHWC", "flat", "NHW"}[l]
+}
+
+// probSumTol is how far from 1 a row of outputs may sum and still count as probabilities:
+// float32 softmax rows sum to 1 within a few ulps; logits practically never do.
+const probSumTol = 1e-3
+
+// defaultChunk bounds the images sent to a free-batch model in one run.
+const defaultChunk = 256
+
+// Options tune a Classifier. The zero value is ready to use.
+type Options struct {
+	// Threads is onnxruntime's intra-op thread count; 0 lets onnxruntime choose (all cores).
+	Threads int
+	// Chunk is the largest batch sent to a free-batch model in one run; 0 means 256.
+	Chunk int
+}
+
+// Classifier is an onnxruntime session over an image classifier. Safe for concurrent use.
+type Classifier struct {
+	path      string
+	sess      *ortgo.DynamicAdvancedSession
+	in, out   string
+	layout    Layout
+	batch     int // fixed batch size, or 0 when the batch dimension is free
+	chunk     int
+	classes   int
+	isProb    bool
+	pp        Preprocess
+	ownsSess  bool
+	inputDims ortgo.Shape
+}
+
+func badModel(path, format string, a ...any) error {
+	return fmt.Errorf("%s: %w: %s", path, onnxio.ErrInvalidModel, fmt.Sprintf(format, a...))
+}
+
+// Open starts a session on the model at path. The library must be initialised (Init or Setup).
+func Open(path string, pp Preprocess, opt Options) (*Classifier, error) {
+	if _, err := os.Stat(path); err != nil {
+		return nil, badModel(path, "cannot read model: %v", errors.Unwrap(err))
+	}
+	so, err := ortgo.NewSessionOptions()
+	if err != nil {
+		return nil, fmt.Errorf("ort: session options: %w", err)
+	}
+	defer so.Destroy()
+	if opt.Threads > 0 {
+		if err := so.SetIntraOpNumThreads(opt.Threads); err != nil {
+			return nil, fmt.Errorf("ort: threads: %w", err)
+		}
+		if err := so.SetInterOpNumThreads(1); err != nil {
+			return nil, fmt.Errorf("ort: threads: %w", err)
+		}
+	}
+	ins, outs, err := ortgo.GetInputOutputInfoWithOptions(path, so)
+	if err != nil {
+		return nil, badModel(path, "onnxruntime cannot load it: %v", err)
+	}
+	c := &Classifier{path: path, pp: pp, chunk: opt.Chunk, ownsSess: true}
+	if c.chunk <= 0 {
+		c.chunk = defaultChunk
+	}
+	if err := c.checkSignature(ins, outs); err != nil {
+		return nil, err
+	}
+	c.sess, err = ortgo.NewDynamicAdvancedSession(path, []string{c.in}, []string{c.out}, so)
+	if err != nil {
+		return nil, badModel(path, "onnxruntime cannot start a session: %v", err)
+	}
+	if err := c.probe(); err != nil {
+		c.sess.Destroy()
+		return nil, err
+	}
+	return c, nil
+}
+
+func (c *Classifier) checkSignature(ins, outs []ortgo.InputOutputInfo) error {
+	if len(ins) != 1 {
+		names := make([]string, len(ins))
+		for i, v := range ins {
+			names[i] = v.Name
+		}
+		return badModel(c.path, "model has %d inputs %v; want one image input", len(ins), names)
+	}
+	if len(outs) < 1 {
+		return badModel(c.path, "model has no outputs; want one [N, classes] output")
+	}
+	in, out := ins[0], outs[0]
+	c.in, c.out = in.Name, out.Name
+	if in.OrtValueType != ortgo.ONNXTypeTensor || in.DataType != ortgo.TensorElementDataTypeFloat {
+		return badModel(c.path, "input %q has type %v/%v; want a float32 tensor", in.Name, in.OrtValueType, in.DataType)
+	}
+	if out.OrtValueType != ortgo.ONNXTypeTensor || out.DataType != ortgo.TensorElementDataTypeFloat {
+		return badModel(c.path, "output %q has type %v/%v; want a float32 tensor", out.Name, out.OrtValueType, out.DataType)
+	}
+	d := in.Dimensions
+	is := func(i int, v int64) bool { return d[i] == v || d[i] <= 0 }
+	switch {
+	case len(d) == 4 && d[1] == 1 && is(2, Height) && is(3, Width):
+		c.layout = NCHW
+	case len(d) == 4 && is(1, Height) && is(2, Width) && d[3] == 1:
+		c.layout = NHWC
+	case len(d) == 2 && is(1, Pixels):
+		c.layout = Flat
+	case len(d) == 3 && is(1, Height) && is(2, Width):
+		c.layout = NHW
+	default:
+		return badModel(c.path, "input %q has shape %v; want [N,1,28,28], [N,28,28,1], [N,28,28] or [N,784]", in.Name, d)
+	}
+	c.inputDims = d
+	if d[0] > 0 {
+		c.batch = int(d[0])
+	}
+	od := out.Dimensions
+	if len(od) != 2 || (od[1] > 0 && od[1] < 2) || (od[0] > 0 && c.batch > 0 && int(od[0]) != c.batch) {
+		return badModel(c.path, "output %q has shape %v; want [N, classes] class scores", out.Name, od)
+	}
+	if od[1] > 0 {
+		c.classes = int(od[1])
+	}
+	return nil
+}
+
+// probe runs a fixed synthetic batch to learn the class count (when the shape does not say) and
+// whether the output is already a probability vector.
+func (c *Classifier) probe() error {
+	const n = 4
+	raw := make([]float32, n*Pixels)
+	for i := range Pixels {
+		raw[Pixels+i] = 255                                    // white
+		raw[2*Pixels+i] = float32(i%Width) * 255 / (Width - 1) // horizontal ramp
+		if (i/Width/4+i%Width/4)%2 == 0 {
+			raw[3*Pixels+i] = 255 // checkerboard
+		}
+	}
+	out, classes, err := c.run(context.Background(), raw, n)
+	if err != nil {
+		return err
+	}
+	if c.classes == 0 {
+		c.classes = classes
+	} else if classes != c.classes {
+		return badModel(c.path, "output %q gives %d scores per image; its shape says %d", c.out, classes, c.classes)
+	}
+	if c.classes < 2 {
+		return badModel(c.path, "output %q gives %d score per image; want class scores", c.out, c.classes)
+	}
+	c.isProb = true
+	for i := range n {
+		var s float64
+		for _, v := range out[i*c.classes : (i+1)*c.classes] {
+			if v < 0 || math.IsNaN(float64(v)) {
+				c.isProb = false
+			}
+			s += float64(v)
+		}
+		if math.Abs(s-1) > probSumTol {
+			c.isProb = false
+		}
+	}
+	return nil
+}
+
+// Path is the model file. Layout, Batch (0 = free), Classes describe its signature;
+// OutputIsProb tells whether it emits probabilities (else logits, softmaxed by Probs).
+func (c *Classifier) Path() string           { return c.path }
+func (c *Classifier) Layout() Layout         { return c.layout }
+func (c *Classifier) Batch() int             { return c.batch }
+func (c *Classifier) Classes() int           { return c.classes }
+func (c *Classifier) OutputIsProb() bool     { return c.isProb }
+func (c *Classifier) InputName() string      { return c.in }
+func (c *Classifier) OutputName() string     { return c.out }
+func (c *Classifier) InputShape() []int64    { return append([]int64(nil), c.inputDims...) }
+func (c *Classifier) Preprocess() Preprocess { return c.pp }
+
+// MaxBatch is the number of images one onnxruntime run takes.
+func (c *Classifier) MaxBatch() int {
+	if c.batch > 0 {
+		return c.batch
+	}
+	return c.chunk
+}
+
+// WithPreprocess returns a Classifier sharing this one's session with another pixel mapping.
+// Closing it does not close the shared session.
+func (c *Classifier) WithPreprocess(pp Preprocess) *Classifier {
+	d := *c
+	d.pp = pp
+	d.ownsSess = false
+	return &d
+}
+
+// Close ends the session.
+func (c *Classifier) Close() error {
+	if c.sess == nil || !c.ownsSess {
+		return nil
+	}
+	err := c.sess.Destroy()
+	c.sess = nil
+	return err
+}
+
+// Probs classifies n images of raw 0..255 pixels (n·784 values, row-major) and returns n·Classes()
+// probabilities.
+func (c *Classifier) Probs(ctx context.Context, raw []float32, n int) ([]float32, error) {
+	out, _, err := c.run(ctx, raw, n)
+	if err != nil {
+		return nil, err
+	}
+	if !c.isProb {
+		softmaxRows(out, c.classes)
+	}
+	return out, nil
+}
+
+// Scores is Probs without the softmax: the model's own outputs (logits or probabilities).
+func (c *Classifier) Scores(ctx context.Context, raw []float32, n int) ([]float32, error) {
+	out, _, err := c.run(ctx, raw, n)
+	return out, err
+}
+
+func (c *Classifier) run(ctx context.Context, raw []float32, n int) ([]float32, int, error) {
+	if n < 0 || len(raw) != n*Pixels {
+		return nil, 0, fmt.Errorf("ort: %d values for %d images; want %d (n·784)", len(raw), n, n*Pixels)
+	}
+	step := c.MaxBatch()
+	var out []float32
+	classes := c.classes
+	buf := make([]float32, min(step, max(n, 1))*Pixels)
+	if c.batch > 0 {
+		buf = make([]float32, c.batch*Pixels)
+	}
+	for lo := 0; lo < n; lo += step {
+		if err := ctx.Err(); err != nil {
+			return nil, 0, err
+		}
+		hi := min(lo+step, n)
+		b := hi - lo
+		rows := b
+		if c.batch > 0 {
+			rows = c.batch
+			clear(buf[b*Pixels:])
+		}
+		in := buf[:rows*Pixels]
+		for i, x := range raw[lo*Pixels : hi*Pixels] {
+			in[i] = x*c.pp.Scale + c.pp.Offset
+		}
+		if c.batch > 0 {
+			for i := b * Pixels; i < len(in); i++ {
+				in[i] = c.pp.Offset // padding rows are black images
+			}
+		}
+		scores, k, err := c.runBatch(in, rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		if classes == 0 {
+			classes = k
+		}
+		if out == nil {
+			out = make([]float32, 0, n*k)
+		}
+		out = append(out, scores[:b*k]...)
+	}
+	return out, classes, nil
+}
+
+func (c *Classifier) shape(rows int) ortgo.Shape {
+	switch c.layout {
+	case NCHW:
+		return ortgo.NewShape(int64(rows), 1, Height, Width)
+	case NHWC:
+		return ortgo.NewShape(int64(rows), Height, Width, 1)
+	case NHW:
+		return ortgo.NewShape(int64(rows), Height, Width)
+	default:
+		return ortgo.NewShape(int64(rows), Pixels)
+	}
+}
+
+func (c *Classifier) runBatch(in []float32, rows int) ([]float32, int, error) {
+	t, err := ortgo.NewTensor(c.shape(rows), in)
+	if err != nil {
+		return nil, 0, fmt.Errorf("ort: input tensor: %w", err)
+	}
+	defer t.Destroy()
+	outs := []ortgo.Value{nil}
+	if err := c.sess.Run([]ortgo.Value{t}, outs); err != nil {
+		return nil, 0, fmt.Errorf("%s: onnxruntime run on %d images: %w", c.path, rows, err)
+	}
+	defer outs[0].Destroy()
+	ot, ok := outs[0].(*ortgo.Tensor[float32])
+	if !ok {
+		return nil, 0, badModel(c.path, "output %q is not a float32 tensor", c.out)
+	}
+	s := ot.GetShape()
+	if len(s) != 2 || int(s[0]) != rows || s[1] < 1 {
+		return nil, 0, badModel(c.path, "output %q has shape %v for a batch of %d; want [%d, classes]", c.out, s, rows, rows)
+	}
+	return append([]float32(nil), ot.GetData()...), int(s[1]), nil
+}
+
+// softmaxRows replaces each row of k logits by its softmax, computed in float64.
+func softmaxRows(v []float32, k int) {
+	for r := 0; r+k <= len(v); r += k {
+		row := v[r : r+k]
+		m := math.Inf(-1)
+		for _, x := range row {
+			m = math.Max(m, float64(x))
+		}
+		var s float64
+		for _, x := range row {
+			s += math.Exp(float64(x) - m)
+		}
+		for i, x := range row {
+			row[i] = float32(math.Exp(float64(x)-m) / s)
+		}
+	}
+}

@@ -1,0 +1,12 @@
+// Package ort is uqnn's one door to onnxruntime: it finds and loads the shared library and wraps an
+// ONNX image classifier as a Classifier that takes raw 0..255 pixels and returns class probabilities.
+//
+// Data model: a Classifier holds one onnxruntime session (safe for concurrent Run), the model's
+// single float input (layout NCHW [N,1,28,28], NHWC [N,28,28,1] or flat [N,784]; batch dimension free
+// or fixed), its single output [N,C], whether that output already holds probabilities (detected at
+// Open by a probe run) and the pixel Preprocess (input = raw·Scale + Offset).
+//
+// Invariants: Probs returns n·C probabilities whose rows sum to 1; fixed-batch models are fed padded
+// batches and the padding rows are dropped; a model that is not a single-input, single-output image
+// classifier is refused at Open with an error wrapping onnxio.ErrInvalidModel.
+package ort
