@@ -197,7 +197,7 @@ type convDataGradOp struct {
 	out  *tensor.Dense
 }
 
-func (op *convDataGradOp) Arity() int     { return 2 }
+func (op *convDataGradOp) Arity() int    { return 2 }
 func (op *convDataGradOp) Type() hm.Type { return fnType(4, 4, 4) }
 func (op *convDataGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	g := op.work.g
@@ -237,7 +237,7 @@ type convFilterGradOp struct {
 	out  *tensor.Dense
 }
 
-func (op *convFilterGradOp) Arity() int     { return 2 }
+func (op *convFilterGradOp) Arity() int    { return 2 }
 func (op *convFilterGradOp) Type() hm.Type { return fnType(4, 4, 4) }
 func (op *convFilterGradOp) InferShape(...gorgonia.DimSizer) (tensor.Shape, error) {
 	g := op.work.g
