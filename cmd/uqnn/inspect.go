@@ -1,0 +1,233 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+
+	"github.com/uqnn/uqnn/onnxio"
+)
+
+func init() { registerVerb(newInspectCmd) }
+
+// inspectOptions are the inputs of runInspect.
+type inspectOptions struct {
+	Model  string
+	JSON   bool
+	Stdout io.Writer
+}
+
+func newInspectCmd(g *globals) *cobra.Command {
+	opts := inspectOptions{}
+	c := &cobra.Command{
+		Use:   "inspect MODEL.onnx",
+		Short: "Show a model's metadata, inputs, outputs, nodes and parameters",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.Model = args[0]
+			opts.Stdout = g.stdout
+			return runInspect(c.Context(), opts)
+		},
+	}
+	c.Flags().BoolVar(&opts.JSON, "json", false, "print one JSON document instead of tables")
+	return c
+}
+
+// inspectReport is what inspect prints; its JSON form is the --json document.
+type inspectReport struct {
+	UQNNVersion     string         `json:"uqnn_version"`
+	File            string         `json:"file"`
+	FileBytes       int64          `json:"file_bytes"` // model file plus external data files
+	ExternalFiles   []string       `json:"external_files,omitempty"`
+	Producer        string         `json:"producer"`
+	ProducerVersion string         `json:"producer_version"`
+	IRVersion       int64          `json:"ir_version"`
+	Opsets          []inspectOpset `json:"opsets"`
+	Inputs          []inspectValue `json:"inputs"`
+	Outputs         []inspectValue `json:"outputs"`
+	Nodes           []inspectNode  `json:"nodes"`
+	Params          []inspectParam `json:"params"`
+	Constants       []inspectParam `json:"constants"` // non-float initializers (shapes, indices)
+	TotalParams     int64          `json:"total_params"`
+	TotalNonZeros   int64          `json:"total_nonzeros"`
+}
+
+type inspectOpset struct {
+	Domain  string `json:"domain"`
+	Version int64  `json:"version"`
+}
+
+type inspectValue struct {
+	Name  string `json:"name"`
+	DType string `json:"dtype"`
+	Shape []any  `json:"shape"` // ints, or the symbolic name of a free dimension ("?" if unnamed)
+}
+
+type inspectNode struct {
+	Name    string   `json:"name"`
+	Op      string   `json:"op"`
+	Domain  string   `json:"domain,omitempty"`
+	Inputs  []string `json:"inputs"`
+	Outputs []string `json:"outputs"`
+}
+
+type inspectParam struct {
+	Name     string  `json:"name"`
+	DType    string  `json:"dtype"`
+	Shape    []int64 `json:"shape"`
+	Count    int64   `json:"count"`
+	NonZeros int64   `json:"nonzeros"`
+}
+
+// runInspect loads opts.Model and prints its summary.
+func runInspect(ctx context.Context, opts inspectOptions) error {
+	if opts.Stdout == nil {
+		opts.Stdout = os.Stdout
+	}
+	rep, err := inspectModel(opts.Model)
+	if err != nil {
+		return err
+	}
+	if opts.JSON {
+		enc := json.NewEncoder(opts.Stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	return rep.print(opts.Stdout)
+}
+
+func inspectModel(path string) (*inspectReport, error) {
+	m, err := onnxio.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	rep := &inspectReport{
+		UQNNVersion: version, File: path, ExternalFiles: m.ExternalFiles(),
+		Producer: m.Producer, ProducerVersion: m.ProducerVersion, IRVersion: m.IRVersion,
+	}
+	for _, f := range append([]string{path}, rep.ExternalFiles...) {
+		st, err := os.Stat(f)
+		if err != nil {
+			return nil, fmt.Errorf("inspect: %w", err)
+		}
+		rep.FileBytes += st.Size()
+	}
+	for _, o := range m.Opsets {
+		d := o.Domain
+		if d == "" {
+			d = "ai.onnx"
+		}
+		rep.Opsets = append(rep.Opsets, inspectOpset{Domain: d, Version: o.Version})
+	}
+	for _, v := range m.Graph.DataInputs() {
+		rep.Inputs = append(rep.Inputs, valueOf(v))
+	}
+	for _, v := range m.Graph.Outputs {
+		rep.Outputs = append(rep.Outputs, valueOf(v))
+	}
+	for _, n := range m.Graph.Nodes {
+		rep.Nodes = append(rep.Nodes, inspectNode{Name: n.Name, Op: n.Op, Domain: n.Domain, Inputs: n.Inputs, Outputs: n.Outputs})
+	}
+	for _, t := range m.Graph.Initializers {
+		p := inspectParam{Name: t.Name, DType: t.DType.String(), Shape: t.Dims, Count: t.NumElements()}
+		if p.Shape == nil {
+			p.Shape = []int64{}
+		}
+		switch t.DType {
+		case onnxio.Float:
+			for _, x := range t.Float32 {
+				if x != 0 {
+					p.NonZeros++
+				}
+			}
+			rep.Params = append(rep.Params, p)
+			rep.TotalParams += p.Count
+			rep.TotalNonZeros += p.NonZeros
+		case onnxio.Int64:
+			for _, x := range t.Int64 {
+				if x != 0 {
+					p.NonZeros++
+				}
+			}
+			rep.Constants = append(rep.Constants, p)
+		default:
+			p.NonZeros = -1 // not counted for other types
+			rep.Constants = append(rep.Constants, p)
+		}
+	}
+	return rep, nil
+}
+
+func valueOf(v *onnxio.ValueInfo) inspectValue {
+	iv := inspectValue{Name: v.Name, DType: v.DType.String(), Shape: []any{}}
+	if !v.Tensor {
+		iv.DType = "non-tensor"
+	}
+	for _, d := range v.Shape {
+		switch {
+		case d.Value >= 0:
+			iv.Shape = append(iv.Shape, d.Value)
+		case d.Param != "":
+			iv.Shape = append(iv.Shape, d.Param)
+		default:
+			iv.Shape = append(iv.Shape, "?")
+		}
+	}
+	return iv
+}
+
+func shapeString(s []any) string {
+	parts := make([]string, len(s))
+	for i, d := range s {
+		parts[i] = fmt.Sprint(d)
+	}
+	return "[" + strings.Join(parts, " ") + "]"
+}
+
+func (r *inspectReport) print(w io.Writer) error {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "file\t%s (%d bytes", r.File, r.FileBytes)
+	if len(r.ExternalFiles) > 0 {
+		fmt.Fprintf(tw, " incl. external data %s", strings.Join(r.ExternalFiles, ", "))
+	}
+	fmt.Fprintf(tw, ")\nproducer\t%s %s\nIR version\t%d\n", r.Producer, r.ProducerVersion, r.IRVersion)
+	var ops []string
+	for _, o := range r.Opsets {
+		ops = append(ops, fmt.Sprintf("%s %d", o.Domain, o.Version))
+	}
+	fmt.Fprintf(tw, "opsets\t%s\n\n", strings.Join(ops, ", "))
+	fmt.Fprintln(tw, "INPUT\tDTYPE\tSHAPE")
+	for _, v := range r.Inputs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, v.DType, shapeString(v.Shape))
+	}
+	fmt.Fprintln(tw, "\nOUTPUT\tDTYPE\tSHAPE")
+	for _, v := range r.Outputs {
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, v.DType, shapeString(v.Shape))
+	}
+	fmt.Fprintf(tw, "\nNODE (%d)\tOP\tINPUTS -> OUTPUTS\n", len(r.Nodes))
+	for _, n := range r.Nodes {
+		op := n.Op
+		if n.Domain != "" {
+			op = n.Domain + "." + op
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s -> %s\n", n.Name, op, strings.Join(n.Inputs, ", "), strings.Join(n.Outputs, ", "))
+	}
+	fmt.Fprintf(tw, "\nPARAMETER (%d)\tSHAPE\tCOUNT\tNON-ZEROS\n", len(r.Params))
+	for _, p := range r.Params {
+		fmt.Fprintf(tw, "%s\t%v\t%d\t%d\n", p.Name, p.Shape, p.Count, p.NonZeros)
+	}
+	fmt.Fprintf(tw, "total\t\t%d\t%d\n", r.TotalParams, r.TotalNonZeros)
+	if len(r.Constants) > 0 {
+		fmt.Fprintf(tw, "\nCONSTANT (%d)\tDTYPE\tSHAPE\n", len(r.Constants))
+		for _, p := range r.Constants {
+			fmt.Fprintf(tw, "%s\t%s\t%v\n", p.Name, p.DType, p.Shape)
+		}
+	}
+	return tw.Flush()
+}
