@@ -1,0 +1,111 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"time"
+
+	"github.com/uqnn/uqnn/fixtures"
+	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/onnxio"
+)
+
+// calibDefault is how many validation-split images `--preprocess auto` scores each preset on.
+const calibDefault = 500
+
+// writeJSON prints one indented JSON document.
+func writeJSON(w io.Writer, v any) error {
+	enc := json.NewEncoder(w)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+// loadMNIST reads --data (or the default) with an error that names the flag.
+func loadMNIST(dir string) (*fixtures.MNIST, error) {
+	m, err := fixtures.LoadMNIST(dir)
+	if err != nil {
+		if dir != "" {
+			return nil, usagef("--data %s: %v", dir, err)
+		}
+		return nil, err
+	}
+	return m, nil
+}
+
+// openClassifier validates the model with onnxio (external data confined to the model's folder,
+// tensor sizes checked) and opens an onnxruntime session on it.
+func openClassifier(g *globals, path string, opt ort.Options) (*ort.Classifier, error) {
+	if err := checkModelFile(path); err != nil {
+		return nil, err
+	}
+	if _, err := onnxio.Load(path); err != nil {
+		return nil, err
+	}
+	if err := ort.Setup(g.ortLib); err != nil {
+		return nil, err
+	}
+	c, err := ort.Open(path, ort.Preprocess{Name: "0..1", Scale: 1.0 / 255}, opt)
+	if err != nil {
+		return nil, err
+	}
+	if c.Classes() != fixtures.Classes {
+		c.Close()
+		return nil, fmt.Errorf("%s: %w: output %q gives %d scores per image; want %d (one per MNIST class)",
+			path, onnxio.ErrInvalidModel, c.OutputName(), c.Classes(), fixtures.Classes)
+	}
+	return c, nil
+}
+
+// checkModelFile makes a missing or unreadable model file a bad-model error (exit 3).
+func checkModelFile(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case err != nil:
+		return fmt.Errorf("%s: %w: cannot read the model file: %v", path, onnxio.ErrInvalidModel, errors.Unwrap(err))
+	case st.IsDir():
+		return fmt.Errorf("%s: %w: is a folder; want an .onnx file", path, onnxio.ErrInvalidModel)
+	}
+	return nil
+}
+
+// resolvedPreprocess is the pixel mapping a command uses and how it was chosen.
+type resolvedPreprocess struct {
+	ort.Preprocess
+	Auto        bool              `json:"auto"`
+	CalibImages int               `json:"calibration_images,omitempty"`
+	Candidates  []ort.Calibration `json:"candidates,omitempty"`
+}
+
+// resolvePreprocess parses --preprocess; "auto" calibrates on calibN validation images.
+func resolvePreprocess(ctx context.Context, flag string, c *ort.Classifier, m *fixtures.MNIST, calibN int) (resolvedPreprocess, error) {
+	pp, auto, err := ort.ParsePreprocess(flag)
+	if err != nil {
+		return resolvedPreprocess{}, usagef("%v", err)
+	}
+	if !auto {
+		return resolvedPreprocess{Preprocess: pp}, nil
+	}
+	v := m.Validation()
+	calibN = min(max(calibN, 1), v.N)
+	pp, cands, err := ort.Calibrate(ctx, c, v.Float(0, calibN), v.Labels[:calibN], calibN)
+	if err != nil {
+		return resolvedPreprocess{}, err
+	}
+	return resolvedPreprocess{Preprocess: pp, Auto: true, CalibImages: calibN, Candidates: cands}, nil
+}
+
+// rate is images per second, 0 for an empty interval.
+func rate(n int, d time.Duration) float64 {
+	if d <= 0 {
+		return 0
+	}
+	return float64(n) / d.Seconds()
+}
+
+func describePP(pp ort.Preprocess) string {
+	return fmt.Sprintf("%s (x·%.6g %+.6g)", pp.Name, pp.Scale, pp.Offset)
+}

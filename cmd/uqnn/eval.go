@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/uqnn/uqnn/bayes"
+	"github.com/uqnn/uqnn/fixtures"
+	"github.com/uqnn/uqnn/internal/ort"
+)
+
+type evalOptions struct {
+	model      string
+	n          int
+	batch      int
+	preprocess string
+	engine     string
+	data       string
+	calibN     int
+	threads    int
+	json       bool
+}
+
+func init() { registerVerb(newEvalCmd) }
+
+func newEvalCmd(g *globals) *cobra.Command {
+	o := evalOptions{}
+	c := &cobra.Command{
+		Use:   "eval MODEL.onnx",
+		Short: "Accuracy, NLL, ECE and speed of an ONNX classifier on the MNIST test set",
+		Long: `Evaluates an ONNX image classifier on the first N MNIST test images: accuracy, mean negative
+log-likelihood (nats), expected calibration error (15 equal-width bins) and images/s.
+
+Any MNIST-shaped classifier works as it is: free or fixed batch, NCHW [N,1,28,28], NHWC [N,28,28,1]
+or flat [N,784] input, logits (softmax applied) or probabilities out (detected and reported).
+
+Preprocessing maps a raw pixel x in 0..255 to the model input:
+  0..1    x/255              0..255  x
+  mnist   (x/255-0.1307)/0.3081      -1..1   x/127.5-1
+  scale=S,offset=O   x·S+O
+  auto    scores each preset on --calib-n validation images (the last 5,000 training
+          images, never the test set) and keeps the most accurate.`,
+		Args: cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			o.model = args[0]
+			return runEval(cmd.Context(), g, o)
+		},
+	}
+	f := c.Flags()
+	f.IntVar(&o.n, "n", fixtures.TestSize, "number of test images (from the first)")
+	f.IntVar(&o.batch, "batch", 0, "images per run for free-batch models (default 256; fixed-batch models use their own)")
+	f.StringVar(&o.preprocess, "preprocess", "auto", "pixel preprocessing: auto, 0..1, 0..255, mnist, -1..1 or scale=S,offset=O")
+	f.StringVar(&o.engine, "engine", "ort", "inference engine: ort (onnxruntime) or gorgonia")
+	f.StringVar(&o.data, "data", "", "folder with the MNIST IDX files (default: the GoMNIST module's data)")
+	f.IntVar(&o.calibN, "calib-n", calibDefault, "validation images for --preprocess auto")
+	f.IntVar(&o.threads, "threads", 0, "onnxruntime intra-op threads (0: all cores)")
+	f.BoolVar(&o.json, "json", false, "print one JSON document")
+	return c
+}
+
+// evalReport is what `uqnn eval --json` prints.
+type evalReport struct {
+	Tool         string             `json:"tool"`
+	Version      string             `json:"version"`
+	ORTVersion   string             `json:"onnxruntime"`
+	Model        string             `json:"model"`
+	Engine       string             `json:"engine"`
+	Input        string             `json:"input"`
+	InputShape   []int64            `json:"input_shape"`
+	Layout       string             `json:"layout"`
+	FixedBatch   int                `json:"fixed_batch"`
+	Output       string             `json:"output"`
+	OutputKind   string             `json:"output_kind"`
+	Preprocess   resolvedPreprocess `json:"preprocess"`
+	Data         string             `json:"data"`
+	Scores       bayes.Scores       `json:"scores"`
+	Seconds      float64            `json:"seconds"`
+	ImagesPerSec float64            `json:"images_per_sec"`
+}
+
+func runEval(ctx context.Context, g *globals, o evalOptions) error {
+	if o.n <= 0 || o.n > fixtures.TestSize {
+		return usagef("--n %d: want 1..%d (the MNIST test set)", o.n, fixtures.TestSize)
+	}
+	if o.batch < 0 {
+		return usagef("--batch %d: want a positive batch size, or 0 for the default", o.batch)
+	}
+	if o.engine != "ort" && o.engine != "gorgonia" {
+		return usagef("--engine %q: want ort or gorgonia", o.engine)
+	}
+	if _, _, err := ort.ParsePreprocess(o.preprocess); err != nil {
+		return usagef("%v", err)
+	}
+	m, err := loadMNIST(o.data)
+	if err != nil {
+		return err
+	}
+	c, err := openClassifier(g, o.model, ort.Options{Threads: o.threads, Chunk: o.batch})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if o.batch > 0 && c.Batch() > 0 && o.batch != c.Batch() {
+		return usagef("--batch %d: %s has a fixed batch of %d; leave --batch out", o.batch, o.model, c.Batch())
+	}
+	pp, err := resolvePreprocess(ctx, o.preprocess, c, m, o.calibN)
+	if err != nil {
+		return err
+	}
+	raw := m.Test.Float(0, o.n)
+	start := time.Now()
+	var probs []float32
+	switch o.engine {
+	case "ort":
+		probs, err = c.WithPreprocess(pp.Preprocess).Probs(ctx, raw, o.n)
+	case "gorgonia":
+		probs, err = evalEngines["gorgonia"](ctx, o.model, pp.Preprocess, raw, o.n, c.MaxBatch())
+	}
+	if err != nil {
+		return err
+	}
+	elapsed := time.Since(start)
+	sc, err := bayes.Evaluate(probs, c.Classes(), m.Test.Labels[:o.n], bayes.DefaultECEBins)
+	if err != nil {
+		return err
+	}
+	rep := evalReport{
+		Tool: "uqnn eval", Version: version, ORTVersion: ort.Version,
+		Model: o.model, Engine: o.engine,
+		Input: c.InputName(), InputShape: c.InputShape(), Layout: c.Layout().String(), FixedBatch: c.Batch(),
+		Output: c.OutputName(), OutputKind: map[bool]string{true: "probabilities", false: "logits"}[c.OutputIsProb()],
+		Preprocess: pp, Data: m.Dir, Scores: sc,
+		Seconds: elapsed.Seconds(), ImagesPerSec: rate(o.n, elapsed),
+	}
+	if o.json {
+		return writeJSON(g.stdout, rep)
+	}
+	return printEval(g, rep)
+}
+
+func printEval(g *globals, r evalReport) error {
+	w := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
+	batch := "free batch"
+	if r.FixedBatch > 0 {
+		batch = fmt.Sprintf("fixed batch %d", r.FixedBatch)
+	}
+	engine := "onnxruntime " + r.ORTVersion
+	if r.Engine == "gorgonia" {
+		engine = "gorgonia"
+	}
+	fmt.Fprintf(w, "model\t%s\n", r.Model)
+	fmt.Fprintf(w, "engine\t%s\n", engine)
+	fmt.Fprintf(w, "input\t%s %v %s, %s\n", r.Input, r.InputShape, r.Layout, batch)
+	kind := r.OutputKind
+	if kind == "logits" {
+		kind += " (softmax applied)"
+	}
+	fmt.Fprintf(w, "output\t%s, %s\n", r.Output, kind)
+	if r.Preprocess.Auto {
+		fmt.Fprintf(w, "preprocess\t%s, chosen by calibration on %d validation images\n", describePP(r.Preprocess.Preprocess), r.Preprocess.CalibImages)
+		for _, c := range r.Preprocess.Candidates {
+			fmt.Fprintf(w, "\t  %-7s accuracy %.4f  nll %.4f\n", c.Preprocess.Name, c.Accuracy, c.NLL)
+		}
+	} else {
+		fmt.Fprintf(w, "preprocess\t%s\n", describePP(r.Preprocess.Preprocess))
+	}
+	fmt.Fprintf(w, "images\t%d MNIST test images (%s)\n", r.Scores.N, r.Data)
+	fmt.Fprintf(w, "accuracy\t%.4f\n", r.Scores.Accuracy)
+	fmt.Fprintf(w, "nll\t%.4f nats\n", r.Scores.NLL)
+	fmt.Fprintf(w, "ece\t%.4f (%d bins)\n", r.Scores.ECE, r.Scores.Bins)
+	fmt.Fprintf(w, "speed\t%.0f images/s\n", r.ImagesPerSec)
+	return w.Flush()
+}
