@@ -1,0 +1,27 @@
+// Package nn builds a trainable Gorgonia graph from an onnxio model.
+//
+// Build walks the IR in topological order and turns each supported node into Gorgonia nodes:
+// Conv, Gemm, MatMul, Add/Sub/Mul/Div (numpy broadcasting), Relu, LeakyRelu, Tanh, Sigmoid,
+// MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Transpose, Identity, Dropout
+// (inference: identity), BatchNormalization (inference form), Softmax and LogSoftmax. Integer
+// shape sub-graphs (Shape, Gather, Unsqueeze, Squeeze, Concat, Cast, Constant) are evaluated
+// at build time, since every shape is static once the batch size is fixed. Any other op is an
+// error wrapping onnxio.ErrUnsupported that names the node, op and opset.
+//
+// Data model. Float initializers read as weights (Conv, Gemm and MatMul operands, BatchNorm
+// scale and bias, elementwise operands with more than one element) become Params: learnable
+// input nodes whose values are tensors owned by the Net; an optimizer writes into
+// Param.Value32/Value64 in place. BatchNorm running statistics, Reshape targets and scalar
+// operands are constants. The graph ends at logits: a final Softmax (possibly followed by
+// Identity) is left out and OutputIsProb reports it, so training uses the stable mean
+// softmax cross-entropy computed by LossGrad.
+//
+// Invariants. The batch size is fixed at Build and replaces the model's own batch dimension;
+// a Reshape keeps the batch axis (a target whose first entry is the model's fixed batch, -1 or
+// 0 is resolved per image). The graph is built once, with two tape machines reused for every
+// call: one over the logits sub-graph (Forward) and one over the whole graph with the
+// gradients (LossGrad). For another batch size, WithBatch builds a Net sharing the parameter
+// tensors; for a final partial batch one may also pad to Batch and drop the extra rows, as
+// every supported op treats images independently. WriteBack copies the parameters into the
+// model's initializers so onnxio's Save exports what was trained.
+package nn

@@ -1,0 +1,576 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"slices"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/uqnn/uqnn/onnxio"
+)
+
+// node builds one IR node.
+func (b *builder) node(n *onnxio.Node) error {
+	if n.Domain != "" && n.Domain != "ai.onnx" {
+		return b.errorf(n, onnxio.ErrUnsupported, "domain %q is not supported", n.Domain)
+	}
+	var (
+		y   *G.Node
+		err error
+	)
+	if shapeOps[n.Op] {
+		return b.shapeOp(n)
+	}
+	switch n.Op {
+	case "Constant":
+		return b.constant(n)
+	case "Identity", "Dropout":
+		if len(n.Outputs) > 1 && n.Outputs[1] != "" && len(b.m.Graph.Consumers(n.Outputs[1])) > 0 {
+			return b.errorf(n, onnxio.ErrUnsupported, "the dropout mask output is used")
+		}
+		if t, ok := b.consts[n.Inputs[0]]; ok && !b.isParam[n.Inputs[0]] {
+			b.consts[n.Outputs[0]] = t
+			return nil
+		}
+		y, err = b.value(n, 0)
+	case "Relu":
+		y, err = b.unaryNode(n, reluFn())
+	case "LeakyRelu":
+		y, err = b.unaryNode(n, leakyReluFn(float64(n.Float("alpha", 0.01))))
+	case "Tanh":
+		y, err = b.unaryNode(n, tanhFn())
+	case "Sigmoid":
+		y, err = b.unaryNode(n, sigmoidFn())
+	case "Add", "Sub", "Mul", "Div":
+		y, err = b.arith(n)
+	case "Conv":
+		y, err = b.conv(n)
+	case "MaxPool", "AveragePool":
+		y, err = b.pool(n)
+	case "GlobalAveragePool":
+		var x *G.Node
+		if x, err = b.value(n, 0); err == nil {
+			if y, err = globalAvgPool(x); err != nil {
+				err = b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+			}
+		}
+	case "Gemm":
+		y, err = b.gemm(n)
+	case "MatMul":
+		y, err = b.matmul(n)
+	case "Flatten", "Reshape":
+		y, err = b.reshape(n)
+	case "Transpose":
+		y, err = b.transpose(n)
+	case "BatchNormalization":
+		y, err = b.batchNorm(n)
+	case "Softmax", "LogSoftmax":
+		y, err = b.softmax(n)
+	default:
+		return b.errorf(n, onnxio.ErrUnsupported, "op %s is not supported by the Gorgonia builder", n.Op)
+	}
+	if err != nil {
+		return err
+	}
+	return b.set(n, y)
+}
+
+func (b *builder) constant(n *onnxio.Node) error {
+	t := n.Tensor("value")
+	if t == nil {
+		return b.errorf(n, onnxio.ErrUnsupported, "only the tensor form (value attribute) is supported")
+	}
+	b.consts[n.Outputs[0]] = t
+	return nil
+}
+
+func (b *builder) unaryNode(n *onnxio.Node, fn unaryFn) (*G.Node, error) {
+	x, err := b.value(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	return unary(fn, x)
+}
+
+func (b *builder) arith(n *onnxio.Node) (*G.Node, error) {
+	if len(n.Inputs) != 2 {
+		return nil, b.errorf(n, onnxio.ErrInvalidModel, "%d inputs; want 2", len(n.Inputs))
+	}
+	if n.Int("broadcast", 0) != 0 && b.opset(n) < 7 {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "legacy broadcast attribute (opset < 7)")
+	}
+	x, err := b.value(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	y, err := b.value(n, 1)
+	if err != nil {
+		return nil, err
+	}
+	op := map[string]byte{"Add": '+', "Sub": '-', "Mul": '*', "Div": '/'}[n.Op]
+	out, err := broadcastOp(op, x, y)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	return out, nil
+}
+
+// spatial reads the 2-D kernel, strides, dilations and resolved pads [top, left, bottom, right]
+// of a Conv or pool node over input [N,C,H,W].
+func (b *builder) spatial(n *onnxio.Node, xs tensor.Shape, kernel []int64) (k, strides, dil, pads []int, err error) {
+	if len(xs) != 4 {
+		return nil, nil, nil, nil, b.errorf(n, onnxio.ErrUnsupported, "input shape %v; want rank 4 (NCHW)", xs)
+	}
+	if len(kernel) != 2 {
+		return nil, nil, nil, nil, b.errorf(n, onnxio.ErrUnsupported, "kernel %v; want 2-D", kernel)
+	}
+	ints := func(name string, def []int64, want int) ([]int, error) {
+		v := n.Ints(name, def)
+		if len(v) != want {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%s %v; want %d values", name, v, want)
+		}
+		out := make([]int, len(v))
+		for i, x := range v {
+			out[i] = int(x)
+		}
+		return out, nil
+	}
+	k = []int{int(kernel[0]), int(kernel[1])}
+	if strides, err = ints("strides", []int64{1, 1}, 2); err != nil {
+		return
+	}
+	if dil, err = ints("dilations", []int64{1, 1}, 2); err != nil {
+		return
+	}
+	if pads, err = ints("pads", []int64{0, 0, 0, 0}, 4); err != nil {
+		return
+	}
+	for i := range 2 {
+		if strides[i] <= 0 || dil[i] <= 0 || k[i] <= 0 {
+			return nil, nil, nil, nil, b.errorf(n, onnxio.ErrInvalidModel, "kernel %v, strides %v, dilations %v; want positive values", k, strides, dil)
+		}
+	}
+	switch ap := n.String("auto_pad", "NOTSET"); ap {
+	case "NOTSET", "":
+	case "VALID":
+		pads = []int{0, 0, 0, 0}
+	case "SAME_UPPER", "SAME_LOWER":
+		for i := range 2 {
+			in := xs[2+i]
+			out := (in + strides[i] - 1) / strides[i]
+			total := max(0, (out-1)*strides[i]+(k[i]-1)*dil[i]+1-in)
+			lo := total / 2
+			if ap == "SAME_LOWER" {
+				lo = total - total/2
+			}
+			pads[i], pads[i+2] = lo, total-lo
+		}
+	default:
+		return nil, nil, nil, nil, b.errorf(n, onnxio.ErrUnsupported, "auto_pad %q", ap)
+	}
+	for _, p := range pads {
+		if p < 0 {
+			return nil, nil, nil, nil, b.errorf(n, onnxio.ErrUnsupported, "negative pads %v", pads)
+		}
+	}
+	return k, strides, dil, pads, nil
+}
+
+func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
+	x, err := b.value(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	w, err := b.value(n, 1)
+	if err != nil {
+		return nil, err
+	}
+	ws := w.Shape()
+	if g := n.Int("group", 1); g != 1 {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "group %d; want 1", g)
+	}
+	if len(ws) != 4 || len(x.Shape()) != 4 || ws[1] != x.Shape()[1] {
+		return nil, b.errorf(n, onnxio.ErrInvalidModel, "input shape %v and weight %q shape %v; want [N,C,H,W] and [M,C,kh,kw]", x.Shape(), n.Inputs[1], ws)
+	}
+	kernel := n.Ints("kernel_shape", []int64{int64(ws[2]), int64(ws[3])})
+	k, strides, dil, pads, err := b.spatial(n, x.Shape(), kernel)
+	if err != nil {
+		return nil, err
+	}
+	if k[0] != ws[2] || k[1] != ws[3] {
+		return nil, b.errorf(n, onnxio.ErrInvalidModel, "kernel_shape %v does not match weight shape %v", k, ws)
+	}
+	y, err := conv2D(x, w, k, pads, strides, dil)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+		bias, err := b.value(n, 2)
+		if err != nil {
+			return nil, err
+		}
+		if bias.Shape().TotalSize() != ws[0] {
+			return nil, b.errorf(n, onnxio.ErrInvalidModel, "bias %q shape %v; want [%d]", n.Inputs[2], bias.Shape(), ws[0])
+		}
+		if y, err = broadcastView('+', y, bias, y.Shape(), tensor.Shape{ws[0], 1, 1}); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+		}
+	}
+	return y, nil
+}
+
+// conv2D is a 2-D convolution with pads [top, left, bottom, right].
+func conv2D(x, w *G.Node, k, pads, strides, dil []int) (*G.Node, error) {
+	var err error
+	if pads[0] != pads[2] || pads[1] != pads[3] {
+		if x, err = pad2D(x, pads[0], pads[1], pads[2], pads[3], 0); err != nil {
+			return nil, err
+		}
+		pads = []int{0, 0, 0, 0}
+	}
+	return G.Conv2d(x, w, tensor.Shape{k[0], k[1]}, []int{pads[0], pads[1]}, strides, dil)
+}
+
+func (b *builder) pool(n *onnxio.Node) (*G.Node, error) {
+	x, err := b.value(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	kernel := n.Ints("kernel_shape", nil)
+	k, strides, dil, pads, err := b.spatial(n, x.Shape(), kernel)
+	if err != nil {
+		return nil, err
+	}
+	if dil[0] != 1 || dil[1] != 1 {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "dilations %v; want 1", dil)
+	}
+	if c := n.Int("ceil_mode", 0); c != 0 {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "ceil_mode %d; want 0", c)
+	}
+	if len(n.Outputs) > 1 && n.Outputs[1] != "" {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "the Indices output")
+	}
+	padded := slices.ContainsFunc(pads, func(p int) bool { return p != 0 })
+	if n.Op == "AveragePool" {
+		if padded && n.Int("count_include_pad", 0) == 0 {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "pads %v with count_include_pad 0", pads)
+		}
+		if padded {
+			if x, err = pad2D(x, pads[0], pads[1], pads[2], pads[3], 0); err != nil {
+				return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+			}
+		}
+		y, err := G.AveragePool2D(x, tensor.Shape{k[0], k[1]}, []int{0, 0}, strides)
+		if err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+		}
+		return y, nil
+	}
+	if padded {
+		if x, err = pad2D(x, pads[0], pads[1], pads[2], pads[3], math.Inf(-1)); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+		}
+	}
+	y, err := G.MaxPool2D(x, tensor.Shape{k[0], k[1]}, []int{0, 0}, strides)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	return y, nil
+}
+
+func (b *builder) gemm(n *onnxio.Node) (*G.Node, error) {
+	a, err := b.value(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	w, err := b.value(n, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.Shape()) != 2 || len(w.Shape()) != 2 {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "input shapes %v and %v; want matrices", a.Shape(), w.Shape())
+	}
+	if n.Int("transA", 0) != 0 {
+		if a, err = G.Transpose(a, 1, 0); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+		}
+	}
+	if n.Int("transB", 0) != 0 {
+		if w, err = G.Transpose(w, 1, 0); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+		}
+	}
+	if a.Shape()[1] != w.Shape()[0] {
+		return nil, b.errorf(n, onnxio.ErrInvalidModel, "A is %v and B is %v after transA/transB; want inner dimensions equal", a.Shape(), w.Shape())
+	}
+	y, err := G.Mul(a, w)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	if alpha := n.Float("alpha", 1); alpha != 1 {
+		if y, err = broadcastOp('*', y, b.constNode(fmt.Sprintf("%s:alpha", n.Name), []float32{alpha}, 1)); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+		}
+	}
+	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+		c, err := b.value(n, 2)
+		if err != nil {
+			return nil, err
+		}
+		if beta := n.Float("beta", 1); beta != 1 {
+			if c, err = broadcastOp('*', c, b.constNode(fmt.Sprintf("%s:beta", n.Name), []float32{beta}, 1)); err != nil {
+				return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+			}
+		}
+		if y, err = broadcastOp('+', y, c); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "C: %v", err)
+		}
+		if !y.Shape().Eq(tensor.Shape{a.Shape()[0], w.Shape()[1]}) {
+			return nil, b.errorf(n, onnxio.ErrInvalidModel, "C %q shape %v does not broadcast to the output", n.Inputs[2], c.Shape())
+		}
+	}
+	return y, nil
+}
+
+func (b *builder) matmul(n *onnxio.Node) (*G.Node, error) {
+	a, err := b.value(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	w, err := b.value(n, 1)
+	if err != nil {
+		return nil, err
+	}
+	if len(a.Shape()) != 2 || len(w.Shape()) != 2 {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "input shapes %v and %v; want matrices", a.Shape(), w.Shape())
+	}
+	if a.Shape()[1] != w.Shape()[0] {
+		return nil, b.errorf(n, onnxio.ErrInvalidModel, "shapes %v and %v; want inner dimensions equal", a.Shape(), w.Shape())
+	}
+	y, err := G.Mul(a, w)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	return y, nil
+}
+
+// reshape builds Flatten and Reshape. A Reshape target keeps the batch axis: its first entry
+// may be the model's fixed batch, -1 or 0, and the rest is resolved per image, so a model
+// exported with batch 1 runs at any batch size.
+func (b *builder) reshape(n *onnxio.Node) (*G.Node, error) {
+	x, err := b.value(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	s := x.Shape()
+	var to tensor.Shape
+	if n.Op == "Flatten" {
+		axis := int(n.Int("axis", 1))
+		if axis < 0 {
+			axis += len(s)
+		}
+		if axis < 0 || axis > len(s) {
+			return nil, b.errorf(n, onnxio.ErrInvalidModel, "axis %d for input shape %v", axis, s)
+		}
+		if axis == 0 {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "axis 0 mixes images of a batch")
+		}
+		to = tensor.Shape{tensor.Shape(s[:axis]).TotalSize(), tensor.Shape(s[axis:]).TotalSize()}
+	} else {
+		target, err := b.constInts(n, 1)
+		if err != nil {
+			return nil, err
+		}
+		if _, ok := b.consts[n.Inputs[0]]; ok {
+			// A weight reshaped (CNTK): no batch axis.
+			if to, err = resolveReshape(append(tensor.Shape{1}, s...), append([]int64{1}, target...), 1); err != nil {
+				return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+			}
+			return b.reshapeTo(n, x, to[1:])
+		}
+		if to, err = resolveReshape(s, target, b.modelBatch); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+		}
+	}
+	if to.Eq(s) {
+		return x, nil
+	}
+	return b.reshapeTo(n, x, to)
+}
+
+func (b *builder) reshapeTo(n *onnxio.Node, x *G.Node, to tensor.Shape) (*G.Node, error) {
+	y, err := G.Reshape(x, to)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	return y, nil
+}
+
+// resolveReshape resolves an ONNX Reshape target for an input of shape s whose first axis is
+// the batch.
+func resolveReshape(s tensor.Shape, target []int64, modelBatch int) (tensor.Shape, error) {
+	if len(target) == 0 {
+		return nil, fmt.Errorf("empty target for input shape %v", s)
+	}
+	batch := s[0]
+	if t0 := int(target[0]); t0 != -1 && t0 != 0 && t0 != batch && t0 != modelBatch {
+		return nil, fmt.Errorf("target %v changes the batch axis of input shape %v", target, s)
+	}
+	per := tensor.Shape(s[1:]).TotalSize()
+	to := tensor.Shape{batch}
+	known, infer := 1, -1
+	for i, t := range target[1:] {
+		d := int(t)
+		switch {
+		case d == 0:
+			if i+1 >= len(s) {
+				return nil, fmt.Errorf("target %v copies axis %d of input shape %v, which has none", target, i+1, s)
+			}
+			d = s[i+1]
+		case d == -1:
+			if infer >= 0 {
+				return nil, fmt.Errorf("target %v has two -1 entries", target)
+			}
+			infer = len(to)
+			d = 1
+		case d < 0:
+			return nil, fmt.Errorf("target %v has a negative entry", target)
+		}
+		known *= d
+		to = append(to, d)
+	}
+	if infer >= 0 {
+		if known == 0 || per%known != 0 {
+			return nil, fmt.Errorf("target %v does not fit input shape %v", target, s)
+		}
+		to[infer] = per / known
+	} else if known != per {
+		return nil, fmt.Errorf("target %v (per image %d values) does not fit input shape %v (%d)", target, known, s, per)
+	}
+	return to, nil
+}
+
+func (b *builder) transpose(n *onnxio.Node) (*G.Node, error) {
+	x, err := b.value(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	r := len(x.Shape())
+	perm := make([]int, r)
+	for i := range perm {
+		perm[i] = r - 1 - i
+	}
+	if p := n.Ints("perm", nil); p != nil {
+		if len(p) != r {
+			return nil, b.errorf(n, onnxio.ErrInvalidModel, "perm %v for input shape %v", p, x.Shape())
+		}
+		for i, v := range p {
+			perm[i] = int(v)
+		}
+	}
+	if perm[0] != 0 {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "perm %v moves the batch axis", perm)
+	}
+	identity := true
+	for i, v := range perm {
+		identity = identity && v == i
+	}
+	if identity {
+		return x, nil
+	}
+	y, err := G.Transpose(x, perm...)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	return y, nil
+}
+
+func (b *builder) batchNorm(n *onnxio.Node) (*G.Node, error) {
+	if n.Int("training_mode", 0) != 0 {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "training_mode 1; want the inference form")
+	}
+	for _, o := range n.Outputs[1:] {
+		if o != "" {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "running statistics outputs; want the inference form")
+		}
+	}
+	x, err := b.value(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	xs := x.Shape()
+	if len(xs) < 2 {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "input shape %v; want [N,C,...]", xs)
+	}
+	c := xs[1]
+	view := tensor.Shape{c}
+	for range xs[2:] {
+		view = append(view, 1)
+	}
+	scale, err := b.value(n, 1)
+	if err != nil {
+		return nil, err
+	}
+	bias, err := b.value(n, 2)
+	if err != nil {
+		return nil, err
+	}
+	mean, err := b.constFloats(n, 3)
+	if err != nil {
+		return nil, err
+	}
+	variance, err := b.constFloats(n, 4)
+	if err != nil {
+		return nil, err
+	}
+	if len(mean) != c || len(variance) != c || scale.Shape().TotalSize() != c || bias.Shape().TotalSize() != c {
+		return nil, b.errorf(n, onnxio.ErrInvalidModel, "statistics and parameters must have %d (channels) values", c)
+	}
+	eps := float64(n.Float("epsilon", 1e-5))
+	inv := make([]float32, c)
+	for i, v := range variance {
+		inv[i] = float32(1 / math.Sqrt(float64(v)+eps))
+	}
+	meanN := b.constNode(n.Name+":mean", mean, c)
+	invN := b.constNode(n.Name+":invstd", inv, c)
+	centered, err := broadcastView('-', x, meanN, xs, view)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	s, err := broadcastView('*', scale, invN, tensor.Shape{c}, tensor.Shape{c})
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	y, err := broadcastView('*', centered, s, xs, view)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	if y, err = broadcastView('+', y, bias, xs, view); err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	return y, nil
+}
+
+func (b *builder) softmax(n *onnxio.Node) (*G.Node, error) {
+	x, err := b.value(n, 0)
+	if err != nil {
+		return nil, err
+	}
+	r := len(x.Shape())
+	def := int64(-1)
+	if b.opset(n) < 13 {
+		def = 1
+	}
+	axis := int(n.Int("axis", def))
+	if axis < 0 {
+		axis += r
+	}
+	// Before opset 13 the input is flattened to 2-D at axis; the two meanings agree when axis
+	// is the last one.
+	if axis != r-1 {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "axis %d for input shape %v; want the last axis", axis, x.Shape())
+	}
+	return softmax(x, n.Op == "LogSoftmax")
+}

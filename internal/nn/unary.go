@@ -1,0 +1,106 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	G "gorgonia.org/gorgonia"
+)
+
+// unaryFn is an elementwise activation: f maps x to y, df gives dy/dx from x and y.
+type unaryFn struct {
+	name string
+	f    func(x float64) float64
+	df   func(x, y float64) float64
+}
+
+func reluFn() unaryFn {
+	return unaryFn{"Relu", func(x float64) float64 { return max(x, 0) }, func(x, _ float64) float64 {
+		if x > 0 {
+			return 1
+		}
+		return 0
+	}}
+}
+
+func leakyReluFn(alpha float64) unaryFn {
+	return unaryFn{fmt.Sprintf("LeakyRelu(%g)", alpha), func(x float64) float64 {
+		if x >= 0 {
+			return x
+		}
+		return alpha * x
+	}, func(x, _ float64) float64 {
+		if x >= 0 {
+			return 1
+		}
+		return alpha
+	}}
+}
+
+func tanhFn() unaryFn {
+	return unaryFn{"Tanh", math.Tanh, func(_, y float64) float64 { return 1 - y*y }}
+}
+
+func sigmoidFn() unaryFn {
+	return unaryFn{"Sigmoid", func(x float64) float64 {
+		if x >= 0 {
+			return 1 / (1 + math.Exp(-x))
+		}
+		e := math.Exp(x)
+		return e / (1 + e)
+	}, func(_, y float64) float64 { return y * (1 - y) }}
+}
+
+func unaryFwd[T float32 | float64](fn unaryFn, out, x []T) {
+	switch fn.name {
+	case "Relu": // hot path: no float64 round trip
+		for i, v := range x {
+			out[i] = max(v, 0)
+		}
+		return
+	}
+	for i, v := range x {
+		out[i] = T(fn.f(float64(v)))
+	}
+}
+
+func unaryBwd[T float32 | float64](fn unaryFn, out, x, y, g []T) {
+	if fn.name == "Relu" {
+		for i, v := range x {
+			if v > 0 {
+				out[i] = g[i]
+			} else {
+				out[i] = 0
+			}
+		}
+		return
+	}
+	for i := range x {
+		out[i] = g[i] * T(fn.df(float64(x[i]), float64(y[i])))
+	}
+}
+
+// unary applies an elementwise activation.
+func unary(fn unaryFn, x *G.Node) (*G.Node, error) {
+	s := x.Shape().Clone()
+	k := &kernel{
+		name: fmt.Sprintf("%s%v", fn.name, s),
+		in:   []int{len(s)},
+		out:  s,
+		f32:  func(o []float32, in [][]float32) { unaryFwd(fn, o, in[0]) },
+		f64:  func(o []float64, in [][]float64) { unaryFwd(fn, o, in[0]) },
+		wrt:  []bool{true},
+	}
+	k.grads = func(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+		gk := &kernel{
+			name: fmt.Sprintf("%sGrad%v", fn.name, s),
+			in:   []int{len(s), len(s), len(s)},
+			out:  s,
+			f32:  func(o []float32, in [][]float32) { unaryBwd(fn, o, in[0], in[1], in[2]) },
+			f64:  func(o []float64, in [][]float64) { unaryBwd(fn, o, in[0], in[1], in[2]) },
+		}
+		n, err := gk.apply(in[0], out, grad)
+		return G.Nodes{n}, err
+	}
+	return k.apply(x)
+}
