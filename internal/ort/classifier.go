@@ -61,7 +61,17 @@ type Classifier struct {
 	pp        Preprocess
 	ownsSess  bool
 	inputDims ortgo.Shape
+	free      chan *inputBuf // reusable full-batch input tensors, shared with WithPreprocess copies
 }
+
+// inputBuf is a full-batch input tensor whose backing slice is rewritten for each run.
+type inputBuf struct {
+	data []float32
+	t    *ortgo.Tensor[float32]
+}
+
+// freeBufs bounds the idle input tensors kept per session (one per concurrent caller is enough).
+const freeBufs = 4
 
 func badModel(path, format string, a ...any) error {
 	return fmt.Errorf("%s: %w: %s", path, onnxio.ErrInvalidModel, fmt.Sprintf(format, a...))
@@ -89,7 +99,7 @@ func Open(path string, pp Preprocess, opt Options) (*Classifier, error) {
 	if err != nil {
 		return nil, badModel(path, "onnxruntime cannot load it: %v", err)
 	}
-	c := &Classifier{path: path, pp: pp, chunk: opt.Chunk, ownsSess: true}
+	c := &Classifier{path: path, pp: pp, chunk: opt.Chunk, ownsSess: true, free: make(chan *inputBuf, freeBufs)}
 	if c.chunk <= 0 {
 		c.chunk = defaultChunk
 	}
@@ -228,6 +238,9 @@ func (c *Classifier) Close() error {
 	if c.sess == nil || !c.ownsSess {
 		return nil
 	}
+	for len(c.free) > 0 {
+		(<-c.free).t.Destroy()
+	}
 	err := c.sess.Destroy()
 	c.sess = nil
 	return err
@@ -259,10 +272,6 @@ func (c *Classifier) run(ctx context.Context, raw []float32, n int) ([]float32, 
 	step := c.MaxBatch()
 	var out []float32
 	classes := c.classes
-	buf := make([]float32, min(step, max(n, 1))*Pixels)
-	if c.batch > 0 {
-		buf = make([]float32, c.batch*Pixels)
-	}
 	for lo := 0; lo < n; lo += step {
 		if err := ctx.Err(); err != nil {
 			return nil, 0, err
@@ -271,19 +280,21 @@ func (c *Classifier) run(ctx context.Context, raw []float32, n int) ([]float32, 
 		b := hi - lo
 		rows := b
 		if c.batch > 0 {
-			rows = c.batch
-			clear(buf[b*Pixels:])
+			rows = c.batch // fixed-batch models get padded batches
 		}
-		in := buf[:rows*Pixels]
+		buf, err := c.getBuf(rows)
+		if err != nil {
+			return nil, 0, err
+		}
+		in := buf.data
 		for i, x := range raw[lo*Pixels : hi*Pixels] {
 			in[i] = x*c.pp.Scale + c.pp.Offset
 		}
-		if c.batch > 0 {
-			for i := b * Pixels; i < len(in); i++ {
-				in[i] = c.pp.Offset // padding rows are black images
-			}
+		for i := b * Pixels; i < len(in); i++ {
+			in[i] = c.pp.Offset // padding rows are black images
 		}
-		scores, k, err := c.runBatch(in, rows)
+		scores, k, err := c.runBatch(buf.t, rows)
+		c.putBuf(buf, rows)
 		if err != nil {
 			return nil, 0, err
 		}
@@ -296,6 +307,35 @@ func (c *Classifier) run(ctx context.Context, raw []float32, n int) ([]float32, 
 		out = append(out, scores[:b*k]...)
 	}
 	return out, classes, nil
+}
+
+// getBuf returns an input tensor of rows images: a reused one for full batches, else a new one.
+func (c *Classifier) getBuf(rows int) (*inputBuf, error) {
+	if rows == c.MaxBatch() {
+		select {
+		case b := <-c.free:
+			return b, nil
+		default:
+		}
+	}
+	data := make([]float32, rows*Pixels)
+	t, err := ortgo.NewTensor(c.shape(rows), data)
+	if err != nil {
+		return nil, fmt.Errorf("ort: input tensor of %d images: %w", rows, err)
+	}
+	return &inputBuf{data: data, t: t}, nil
+}
+
+// putBuf keeps a full-batch tensor for the next run, or frees it.
+func (c *Classifier) putBuf(b *inputBuf, rows int) {
+	if rows == c.MaxBatch() && c.sess != nil {
+		select {
+		case c.free <- b:
+			return
+		default:
+		}
+	}
+	b.t.Destroy()
 }
 
 func (c *Classifier) shape(rows int) ortgo.Shape {
@@ -311,12 +351,7 @@ func (c *Classifier) shape(rows int) ortgo.Shape {
 	}
 }
 
-func (c *Classifier) runBatch(in []float32, rows int) ([]float32, int, error) {
-	t, err := ortgo.NewTensor(c.shape(rows), in)
-	if err != nil {
-		return nil, 0, fmt.Errorf("ort: input tensor: %w", err)
-	}
-	defer t.Destroy()
+func (c *Classifier) runBatch(t *ortgo.Tensor[float32], rows int) ([]float32, int, error) {
 	outs := []ortgo.Value{nil}
 	if err := c.sess.Run([]ortgo.Value{t}, outs); err != nil {
 		return nil, 0, fmt.Errorf("%s: onnxruntime run on %d images: %w", c.path, rows, err)
