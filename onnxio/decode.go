@@ -232,12 +232,14 @@ func valueInfos(ps []*onnxpb.ValueInfoProto) []*ValueInfo {
 }
 
 // checkOrder verifies that every node input and graph output is defined (a graph input, an
-// initializer or a node output) and that the nodes have a topological order. Files need not list
-// nodes in that order (keras2onnx does not); TopoOrder gives it.
+// initializer or a node output) and puts the nodes in topological order. Files need not list
+// nodes in that order (keras2onnx does not), though ONNX requires it.
 func (d *decoder) checkOrder(g *Graph) error {
-	if _, err := g.TopoOrder(); err != nil {
+	order, err := g.TopoOrder()
+	if err != nil {
 		return d.wrap(err)
 	}
+	g.Nodes = order
 	return nil
 }
 

@@ -468,8 +468,8 @@ func TestTopoOrderUnsorted(t *testing.T) {
 	if want := []string{"mm", "add", "relu", "reshape"}; !slices.Equal(got, want) {
 		t.Errorf("order %v; want %v", got, want)
 	}
-	if m.Graph.Nodes[0].Name != "reshape" {
-		t.Errorf("file order not kept: first node %q", m.Graph.Nodes[0].Name)
+	if m.Graph.Nodes[0].Name != "mm" || m.Graph.Nodes[3].Name != "reshape" {
+		t.Errorf("Decode did not sort the nodes: first %q, last %q", m.Graph.Nodes[0].Name, m.Graph.Nodes[3].Name)
 	}
 }
 

@@ -4,8 +4,8 @@
 // # API
 //
 //	m, err := onnxio.Load("model.onnx")           // or onnxio.Decode(data, baseDir)
-//	m.Graph.Nodes, m.Graph.Inputs, m.Graph.Outputs // IR: nodes in file order
-//	order, err := m.Graph.TopoOrder()             // nodes in dependency order
+//	m.Graph.Nodes, m.Graph.Inputs, m.Graph.Outputs // IR: nodes in topological order
+//	order, err := m.Graph.TopoOrder()             // re-sort after editing the graph
 //	m.Graph.DataInputs()                          // inputs that are not initializers
 //	w := m.Initializer("conv1.weight")            // *Tensor: Dims, Float32 / Int64 / Raw
 //	m.Params()                                    // float initializers: the learnable weights

@@ -176,7 +176,11 @@ func (g *Graph) toProto(ext *externalWriter) (*onnxpb.GraphProto, error) {
 	}
 	p.Name = optString(g.Name)
 	p.DocString = optString(g.Doc)
-	for _, n := range g.Nodes {
+	order, err := g.TopoOrder()
+	if err != nil {
+		return nil, fmt.Errorf("onnxio: encode: %w", err)
+	}
+	for _, n := range order {
 		np, err := n.toProto()
 		if err != nil {
 			return nil, err

@@ -109,7 +109,7 @@ func (m *Model) Clone() *Model {
 type Graph struct {
 	Name         string
 	Doc          string
-	Nodes        []*Node // in file order, not always topological: see TopoOrder
+	Nodes        []*Node // topological order (Decode sorts; file order where the file was sorted)
 	Inputs       []*ValueInfo
 	Outputs      []*ValueInfo
 	Initializers []*Tensor // may also be listed in Inputs (IR < 4 exporters such as CNTK)

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/uqnn/uqnn/onnxio"
+)
+
+func init() { registerVerb(newConvertCmd) }
+
+// convertOptions are the inputs of runConvert.
+type convertOptions struct {
+	In           string
+	Out          string
+	ExternalData bool  // large initializers go to OUT.data
+	Threshold    int64 // bytes; 0 means onnxio.DefaultExternalThreshold
+	Quiet        bool
+	Stderr       io.Writer
+}
+
+func newConvertCmd(g *globals) *cobra.Command {
+	opts := convertOptions{}
+	c := &cobra.Command{
+		Use:   "convert IN.onnx -o OUT.onnx",
+		Short: "Read a model (with its external data) and write it back: self-contained, or with external data",
+		Long: "convert decodes IN.onnx with uqnn's reader (which checks every tensor and external data file) and " +
+			"writes it to OUT.onnx atomically. With --external-data, initializers of at least --threshold bytes go to " +
+			"OUT.onnx.data beside it. The computation is unchanged: onnxruntime gives bit-identical outputs.",
+		Args: cobra.ExactArgs(1),
+		RunE: func(c *cobra.Command, args []string) error {
+			opts.In = args[0]
+			opts.Quiet = g.quiet
+			opts.Stderr = g.stderr
+			return runConvert(c.Context(), opts)
+		},
+	}
+	c.Flags().StringVarP(&opts.Out, "output", "o", "", "output model file (required)")
+	c.Flags().BoolVar(&opts.ExternalData, "external-data", false, "write large initializers to OUT.data")
+	c.Flags().Int64Var(&opts.Threshold, "threshold", 0, fmt.Sprintf("smallest initializer in bytes moved to the external data file (default %d)", onnxio.DefaultExternalThreshold))
+	return c
+}
+
+// runConvert loads opts.In and saves it to opts.Out.
+func runConvert(ctx context.Context, opts convertOptions) error {
+	if opts.Out == "" {
+		return usagef("convert: --output/-o is required")
+	}
+	if opts.Threshold < 0 {
+		return usagef("convert: --threshold %d: want a size in bytes >= 0", opts.Threshold)
+	}
+	if opts.Threshold > 0 && !opts.ExternalData {
+		return usagef("convert: --threshold needs --external-data")
+	}
+	if same, err := sameFile(opts.In, opts.Out); err != nil {
+		return err
+	} else if same {
+		return usagef("convert: output %s is the input; choose another file (inputs are never overwritten)", opts.Out)
+	}
+	if opts.ExternalData {
+		if same, err := sameFile(opts.In, opts.Out+".data"); err != nil {
+			return err
+		} else if same {
+			return usagef("convert: the data file %s.data is the input", opts.Out)
+		}
+	}
+	m, err := onnxio.Load(opts.In)
+	if err != nil {
+		return err
+	}
+	for _, f := range m.ExternalFiles() {
+		if same, err := sameFile(f, opts.Out+".data"); err != nil {
+			return err
+		} else if same && opts.ExternalData {
+			return usagef("convert: the data file %s.data is the input's external data; choose another output", opts.Out)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.Save(opts.Out, onnxio.SaveOptions{ExternalData: opts.ExternalData, Threshold: opts.Threshold}); err != nil {
+		return err
+	}
+	if !opts.Quiet && opts.Stderr != nil {
+		fmt.Fprintf(opts.Stderr, "wrote %s\n", opts.Out)
+	}
+	return nil
+}
+
+// sameFile reports whether a and b name the same existing file; a missing b is not an error.
+func sameFile(a, b string) (bool, error) {
+	sb, err := os.Stat(b)
+	if os.IsNotExist(err) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("convert: %w", err)
+	}
+	sa, err := os.Stat(a)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return false, nil // Load reports the missing input
+		}
+		return false, fmt.Errorf("convert: %w", err)
+	}
+	if os.SameFile(sa, sb) {
+		return true, nil
+	}
+	aa, _ := filepath.Abs(a)
+	ab, _ := filepath.Abs(b)
+	return aa == ab, nil
+}

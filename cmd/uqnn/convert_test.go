@@ -1,0 +1,213 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"math"
+	"math/rand/v2"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	ortgo "github.com/yalue/onnxruntime_go"
+
+	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/onnxio"
+)
+
+// convertModels is every good model in the shared folder.
+var convertModels = []string{
+	"cntk-zoo-mnist-op7.onnx",
+	"keras2onnx-nhwc-op10.onnx",
+	"keras2onnx-nhwc-small-op10.onnx",
+	"pytorch-cnn-op11.onnx",
+	"pytorch-lenet5-op9-batch10.onnx",
+	"tf2onnx-mlp-op13.onnx",
+	"pytorch-op20-external/mnist.onnx",
+}
+
+// convertImages is how many random inputs each model sees; a multiple of every fixed batch (1, 10).
+const convertImages = 120
+
+var (
+	convertORTOnce sync.Once
+	convertORTErr  error
+)
+
+// convertORT starts onnxruntime once per test binary (the environment is process-wide) or skips.
+func convertORT(t *testing.T) {
+	t.Helper()
+	convertORTOnce.Do(func() {
+		lib, err := ort.Locate("")
+		if err != nil {
+			convertORTErr = err
+			return
+		}
+		convertORTErr = ort.Init(lib)
+	})
+	if convertORTErr != nil {
+		t.Skipf("onnxruntime not available (run `make ort` or set UQNN_ORT_LIB): %v", convertORTErr)
+	}
+}
+
+// checkWithPythonONNX runs Debian's onnx.checker on path. onnx 1.12 refuses IR versions above
+// 8 outright, so for newer files it checks a copy whose ir_version field is lowered to 8: the
+// structure is still checked, the version-specific rules are not.
+func checkWithPythonONNX(t *testing.T, path string) {
+	t.Helper()
+	const py = "/usr/bin/python3"
+	if err := exec.Command(py, "-c", "import onnx").Run(); err != nil {
+		t.Logf("skipping onnx.checker: %s with onnx is not available (apt-get install python3-onnx)", py)
+		return
+	}
+	script := "import onnx, sys\nm = onnx.load(sys.argv[1])\nm.ir_version = min(m.ir_version, 8)\nonnx.checker.check_model(m)\n"
+	if out, err := exec.Command(py, "-c", script, path).CombinedOutput(); err != nil {
+		t.Errorf("onnx.checker rejects %s: %v\n%s", path, err, out)
+	}
+}
+
+// runORT feeds data (convertImages images, batch by batch) to the model and returns each
+// output's values concatenated over batches.
+func runORT(t *testing.T, path string, m *onnxio.Model, data []float32) map[string][]float32 {
+	t.Helper()
+	in := m.Graph.DataInputs()
+	if len(in) != 1 {
+		t.Fatalf("%s: %d data inputs; want 1", path, len(in))
+	}
+	dims := in[0].Dims()
+	batch := int64(convertImages)
+	if dims[0] > 0 {
+		batch = dims[0]
+	}
+	per := int64(1)
+	for _, d := range dims[1:] {
+		per *= d
+	}
+	var outNames []string
+	for _, o := range m.Graph.Outputs {
+		outNames = append(outNames, o.Name)
+	}
+	opts, err := ortgo.NewSessionOptions()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer opts.Destroy()
+	if err := opts.SetIntraOpNumThreads(1); err != nil {
+		t.Fatal(err)
+	}
+	s, err := ortgo.NewDynamicAdvancedSession(path, []string{in[0].Name}, outNames, opts)
+	if err != nil {
+		t.Fatalf("onnxruntime cannot open %s: %v", path, err)
+	}
+	defer s.Destroy()
+	res := map[string][]float32{}
+	shape := append(ortgo.Shape{batch}, dims[1:]...)
+	for off := int64(0); off < convertImages; off += batch {
+		x, err := ortgo.NewTensor(shape, data[off*per:(off+batch)*per])
+		if err != nil {
+			t.Fatal(err)
+		}
+		outs := make([]ortgo.Value, len(outNames))
+		if err := s.Run([]ortgo.Value{x}, outs); err != nil {
+			t.Fatalf("%s: run: %v", path, err)
+		}
+		x.Destroy()
+		for i, o := range outs {
+			ten, ok := o.(*ortgo.Tensor[float32])
+			if !ok {
+				t.Fatalf("%s: output %q is %T; want float32 tensor", path, outNames[i], o)
+			}
+			res[outNames[i]] = append(res[outNames[i]], ten.GetData()...)
+			o.Destroy()
+		}
+	}
+	return res
+}
+
+func TestConvertSharedModels(t *testing.T) {
+	dir := sharedModelsForIO(t)
+	convertORT(t)
+	for _, file := range convertModels {
+		for _, external := range []bool{false, true} {
+			name := file + "/inline"
+			if external {
+				name = file + "/external-data"
+			}
+			t.Run(name, func(t *testing.T) {
+				in := filepath.Join(dir, file)
+				out := filepath.Join(t.TempDir(), "converted.onnx")
+				var stderr bytes.Buffer
+				if err := runConvert(context.Background(), convertOptions{In: in, Out: out, ExternalData: external, Stderr: &stderr}); err != nil {
+					t.Fatal(err)
+				}
+				_, err := os.Stat(out + ".data")
+				if external != (err == nil) {
+					t.Errorf("external data %v, but stat %s.data: %v", external, out, err)
+				}
+				checkWithPythonONNX(t, out)
+				orig, err := onnxio.Load(in)
+				if err != nil {
+					t.Fatal(err)
+				}
+				dims := orig.Graph.DataInputs()[0].Dims()
+				per := 1
+				for _, d := range dims[1:] {
+					per *= int(d)
+				}
+				rng := rand.New(rand.NewPCG(7, uint64(len(file))))
+				data := make([]float32, convertImages*per)
+				for i := range data {
+					data[i] = rng.Float32()
+				}
+				want := runORT(t, in, orig, data)
+				got := runORT(t, out, orig, data)
+				for name, w := range want {
+					g := got[name]
+					if len(g) != len(w) {
+						t.Fatalf("output %q: %d values; want %d", name, len(g), len(w))
+					}
+					for i := range w {
+						if math.Float32bits(g[i]) != math.Float32bits(w[i]) {
+							t.Fatalf("output %q[%d] = %v after convert; original gives %v (want bit-identical)", name, i, g[i], w[i])
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func TestConvertErrors(t *testing.T) {
+	dir := sharedModelsForIO(t)
+	tmp := t.TempDir()
+	good := filepath.Join(dir, "cntk-zoo-mnist-op7.onnx")
+	tests := []struct {
+		name string
+		opts convertOptions
+		code int
+		want string
+	}{
+		{"no output", convertOptions{In: good}, exitUsage, "--output/-o is required"},
+		{"overwrite input", convertOptions{In: good, Out: good}, exitUsage, "is the input"},
+		{"threshold without external", convertOptions{In: good, Out: filepath.Join(tmp, "a.onnx"), Threshold: 10}, exitUsage, "--threshold needs --external-data"},
+		{"missing external data", convertOptions{In: filepath.Join(dir, "bad-missing-external-data", "mnist.onnx"), Out: filepath.Join(tmp, "b.onnx")}, exitBadModel, "mnist.onnx.data"},
+		{"missing input", convertOptions{In: filepath.Join(tmp, "nope.onnx"), Out: filepath.Join(tmp, "c.onnx")}, exitFailure, "no such file"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			err := runConvert(context.Background(), tc.opts)
+			if code := exitCode(err); code != tc.code || err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Errorf("got %v (exit %d); want exit %d and %q", err, code, tc.code, tc.want)
+			}
+			if tc.opts.Out != "" && tc.opts.Out != good {
+				if _, err := os.Stat(tc.opts.Out); !errors.Is(err, os.ErrNotExist) {
+					t.Errorf("output %s written despite the error", tc.opts.Out)
+				}
+			}
+		})
+	}
+}
