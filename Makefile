@@ -34,7 +34,7 @@ test-short: deps
 
 run: build
 	bin/uqnn inspect $(MODEL)
-	bin/uqnn eval $(MODEL) --n 2000 --preprocess auto
+	bin/uqnn eval $(MODEL) --preprocess auto
 
 bench: deps
 	@scripts/apt-deps.sh python3-torch
