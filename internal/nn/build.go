@@ -23,6 +23,7 @@ type builder struct {
 	shared     map[string]*tensor.Dense
 	isParam    map[string]bool
 	modelBatch int // the model's own batch dimension, or -1 when free
+	input      *G.Node
 }
 
 // constInputs lists, per op, the input positions that are constants rather than parameters.
@@ -85,6 +86,7 @@ func build(m *onnxio.Model, cfg Config, shared map[string]*tensor.Dense) (*Net, 
 	inData := tensor.New(tensor.Of(b.dt), tensor.WithShape(inShape...))
 	x := G.NewTensor(b.g, b.dt, len(inShape), G.WithShape(inShape...), G.WithName("input:"+in.Name), G.WithValue(inData))
 	b.env[in.Name] = x
+	b.input = x
 
 	// The output: a final Softmax is left out so the Net ends at logits.
 	if len(m.Graph.Outputs) == 0 {

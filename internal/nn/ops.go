@@ -8,6 +8,7 @@ import (
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/uqnn/uqnn/internal/nn/gops"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
@@ -202,11 +203,26 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 	if k[0] != ws[2] || k[1] != ws[3] {
 		return nil, b.errorf(n, onnxio.ErrInvalidModel, "kernel_shape %v does not match weight shape %v", k, ws)
 	}
-	y, err := conv2D(x, w, k, pads, strides, dil)
+	var bias *G.Node
+	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+		if bias, err = b.value(n, 2); err != nil {
+			return nil, err
+		}
+		if !bias.Shape().Eq(tensor.Shape{ws[0]}) {
+			bias = nil // not [M]: added below by broadcasting
+		}
+	}
+	p := gops.ConvParams{
+		Pads:        [4]int{pads[0], pads[1], pads[2], pads[3]},
+		Strides:     [2]int{strides[0], strides[1]},
+		Dilations:   [2]int{dil[0], dil[1]},
+		NoInputGrad: x == b.input,
+	}
+	y, err := gops.Conv2D(x, w, bias, p)
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 	}
-	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
+	if bias == nil && len(n.Inputs) > 2 && n.Inputs[2] != "" {
 		bias, err := b.value(n, 2)
 		if err != nil {
 			return nil, err
@@ -219,18 +235,6 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 		}
 	}
 	return y, nil
-}
-
-// conv2D is a 2-D convolution with pads [top, left, bottom, right].
-func conv2D(x, w *G.Node, k, pads, strides, dil []int) (*G.Node, error) {
-	var err error
-	if pads[0] != pads[2] || pads[1] != pads[3] {
-		if x, err = pad2D(x, pads[0], pads[1], pads[2], pads[3], 0); err != nil {
-			return nil, err
-		}
-		pads = []int{0, 0, 0, 0}
-	}
-	return G.Conv2d(x, w, tensor.Shape{k[0], k[1]}, []int{pads[0], pads[1]}, strides, dil)
 }
 
 func (b *builder) pool(n *onnxio.Node) (*G.Node, error) {
@@ -254,26 +258,20 @@ func (b *builder) pool(n *onnxio.Node) (*G.Node, error) {
 	}
 	padded := slices.ContainsFunc(pads, func(p int) bool { return p != 0 })
 	if n.Op == "AveragePool" {
-		if padded && n.Int("count_include_pad", 0) == 0 {
-			return nil, b.errorf(n, onnxio.ErrUnsupported, "pads %v with count_include_pad 0", pads)
-		}
-		if padded {
+		if padded && n.Int("count_include_pad", 0) != 0 {
+			// Padding counted in the divisor: pad with zeros explicitly.
 			if x, err = pad2D(x, pads[0], pads[1], pads[2], pads[3], 0); err != nil {
 				return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 			}
+			pads = []int{0, 0, 0, 0}
 		}
-		y, err := G.AveragePool2D(x, tensor.Shape{k[0], k[1]}, []int{0, 0}, strides)
+		y, err := gops.AvgPool2D(x, [2]int{k[0], k[1]}, [4]int{pads[0], pads[1], pads[2], pads[3]}, [2]int{strides[0], strides[1]})
 		if err != nil {
 			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 		}
 		return y, nil
 	}
-	if padded {
-		if x, err = pad2D(x, pads[0], pads[1], pads[2], pads[3], math.Inf(-1)); err != nil {
-			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
-		}
-	}
-	y, err := G.MaxPool2D(x, tensor.Shape{k[0], k[1]}, []int{0, 0}, strides)
+	y, err := gops.MaxPool2D(x, [2]int{k[0], k[1]}, [4]int{pads[0], pads[1], pads[2], pads[3]}, [2]int{strides[0], strides[1]})
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 	}
