@@ -1,0 +1,86 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/uqnn/uqnn/internal/nn"
+	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/onnxio"
+)
+
+func init() { evalEngines["gorgonia"] = gorgoniaProbs }
+
+// gorgoniaMinBatch is the smallest batch the Gorgonia engine runs: the Net's batch is free
+// whatever the model declares, and a fixed-batch model's own batch (1 for the CNTK zoo
+// model) would make one graph run per image.
+const gorgoniaMinBatch = 64
+
+// gorgoniaProbs classifies n images of raw 0..255 pixels (n·784 values) through the Gorgonia
+// graph built from the model and returns n·classes probabilities. Each pixel becomes
+// raw·pp.Scale + pp.Offset. The Net runs batch images at a time whatever the model's own batch
+// dimension (at least gorgoniaMinBatch); the last, partial batch is padded with zero images whose rows are dropped.
+func gorgoniaProbs(ctx context.Context, modelPath string, pp ort.Preprocess, raw []float32, n int, batch int) ([]float32, error) {
+	if n < 0 || len(raw) != n*ort.Pixels {
+		return nil, fmt.Errorf("gorgonia: %d values for %d images; want %d (n·784)", len(raw), n, n*ort.Pixels)
+	}
+	batch = max(1, min(max(batch, gorgoniaMinBatch), n))
+	m, err := onnxio.Load(modelPath)
+	if err != nil {
+		return nil, err
+	}
+	net, err := nn.Build(m, nn.Config{Batch: batch})
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", modelPath, err)
+	}
+	defer net.Close()
+	per := 1
+	for _, d := range net.InputShape()[1:] {
+		per *= d
+	}
+	if per != ort.Pixels {
+		return nil, fmt.Errorf("%s: %w: input shape %v holds %d values per image; want %d (28×28)", modelPath, onnxio.ErrUnsupported, net.InputShape(), per, ort.Pixels)
+	}
+	k := net.Classes()
+	x := make([]float32, batch*per)
+	out := make([]float32, 0, n*k)
+	for lo := 0; lo < n; lo += batch {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		hi := min(lo+batch, n)
+		clear(x)
+		for i, v := range raw[lo*per : hi*per] {
+			x[i] = v*pp.Scale + pp.Offset
+		}
+		logits, err := net.Forward(x)
+		if err != nil {
+			return nil, fmt.Errorf("%s: images %d..%d: %w", modelPath, lo, hi-1, err)
+		}
+		rows := logits[:(hi-lo)*k]
+		softmaxInPlace(rows, k)
+		out = append(out, rows...)
+	}
+	return out, nil
+}
+
+// softmaxInPlace turns each row of k logits into probabilities.
+func softmaxInPlace(v []float32, k int) {
+	for r := 0; r+k <= len(v); r += k {
+		row := v[r : r+k]
+		m := row[0]
+		for _, x := range row {
+			m = max(m, x)
+		}
+		var s float64
+		for j, x := range row {
+			e := float32(math.Exp(float64(x - m)))
+			row[j] = e
+			s += float64(e)
+		}
+		for j := range row {
+			row[j] = float32(float64(row[j]) / s)
+		}
+	}
+}
