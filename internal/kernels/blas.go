@@ -8,23 +8,36 @@ import "C"
 
 import (
 	"fmt"
+	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
-// DefaultThreads is the OpenBLAS thread count set at package init: the machines this
-// toolkit targets have two cores to share.
+// DefaultThreads is the number of threads GEMMs and batch loops use unless SetThreads says
+// otherwise: the machines this toolkit targets have two cores to share.
 const DefaultThreads = 2
 
-func init() { SetThreads(DefaultThreads) }
+// gemmThreads is the number of goroutines one large GEMM is split across.
+var gemmThreads atomic.Int32
 
-// SetThreads sets the number of threads OpenBLAS uses for every later call in the process.
-// Values below 1 are treated as 1.
-func SetThreads(n int) {
-	if n < 1 {
-		n = 1
-	}
-	C.openblas_set_num_threads(C.int(n))
+func init() {
+	// OpenBLAS runs single-threaded inside each call; Gemm splits large products across
+	// goroutines itself. OpenBLAS' own pool busy-waits between calls, which on a shared,
+	// oversubscribed machine made training steps 2-3x slower than this split.
+	C.openblas_set_num_threads(1)
+	gemmThreads.Store(DefaultThreads)
 }
+
+// SetThreads sets how many goroutines a large Gemm is split across (each runs a
+// single-threaded OpenBLAS call). Values below 1 are treated as 1. It is process-wide.
+func SetThreads(n int) { gemmThreads.Store(int32(max(n, 1))) }
+
+// Threads returns the Gemm thread count set by SetThreads.
+func Threads() int { return int(gemmThreads.Load()) }
+
+// SetOpenBLASThreads sets OpenBLAS' own thread count for every later call in the process
+// (1 at init). Raising it while Gemm also splits work oversubscribes the cores.
+func SetOpenBLASThreads(n int) { C.openblas_set_num_threads(C.int(max(n, 1))) }
 
 // Float is the element type of the kernels: float32 for training, float64 for gradient checks.
 type Float interface{ float32 | float64 }
@@ -94,8 +107,52 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 		C.double(beta), (*C.double)(unsafe.Pointer(&c[0])), C.blasint(ldc))
 }
 
-// Gemm dispatches to Sgemm or Dgemm by element type.
+// minSplitGemm is the m·n·k below which a Gemm runs in one call: smaller products finish in
+// tens of microseconds, the cost of starting and joining a goroutine.
+const minSplitGemm = 1 << 18
+
+// Gemm computes C = alpha·op(A)·op(B) + beta·C (row-major) by element type, splitting C's
+// longer dimension across Threads() goroutines when the product is large.
 func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
+	parts := Threads()
+	if parts <= 1 || m*n*k < minSplitGemm || max(m, n) < 2*16 {
+		gemm1(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	long := max(m, n)
+	// chunk: a multiple of 16 so each part keeps whole SIMD panels.
+	chunk := ((long+parts-1)/parts + 15) / 16 * 16
+	var wg sync.WaitGroup
+	for lo := chunk; lo < long; lo += chunk {
+		hi := min(lo+chunk, long)
+		wg.Add(1)
+		go func(lo, hi int) {
+			defer wg.Done()
+			gemmPart(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, lo, hi)
+		}(lo, hi)
+	}
+	gemmPart(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, min(chunk, long))
+	wg.Wait()
+}
+
+// gemmPart computes rows [lo, hi) of C when m >= n, else columns [lo, hi).
+func gemmPart[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, lo, hi int) {
+	if m >= n {
+		ao := lo * lda
+		if transA {
+			ao = lo
+		}
+		gemm1(transA, transB, hi-lo, n, k, alpha, a[ao:], lda, b, ldb, beta, c[lo*ldc:], ldc)
+		return
+	}
+	bo := lo
+	if transB {
+		bo = lo * ldb
+	}
+	gemm1(transA, transB, m, hi-lo, k, alpha, a, lda, b[bo:], ldb, beta, c[lo:], ldc)
+}
+
+func gemm1[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	switch a := any(a).(type) {
 	case []float32:
 		Sgemm(transA, transB, m, n, k, float32(alpha), a, lda, any(b).([]float32), ldb, float32(beta), any(c).([]float32), ldc)

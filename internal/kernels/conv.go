@@ -73,6 +73,7 @@ type Conv[T Float] struct {
 	G        ConvGeom
 	col      []T // [K, N·P]: im2col of the last Forward input (when colValid)
 	colValid bool
+	colSrc   *T  // first element of the input col was built from
 	dcol     []T // [K, N·P]: gradient of col
 	buf      []T // [M, N·P]: GEMM output / gathered output gradient
 }
@@ -105,7 +106,7 @@ func (c *Conv[T]) Forward(x, w, b, y []T) {
 	K, P, NP := g.k(), g.p(), g.N*g.p()
 	c.col = grow(c.col, K*NP)
 	im2col(g, x, c.col)
-	c.colValid = true
+	c.colValid, c.colSrc = true, &x[0]
 	if g.N == 1 {
 		Gemm(false, false, g.M, P, K, 1, w, K, c.col, NP, 0, y, P)
 		if b != nil {
@@ -182,8 +183,20 @@ func (c *Conv[T]) BackwardFilter(x, dy, dw, db []T) {
 	checkLen("conv x", len(x), g.XSize())
 	c.col = grow(c.col, g.k()*g.N*g.p())
 	im2col(g, x, c.col)
-	c.colValid = true
+	c.colValid, c.colSrc = true, &x[0]
 	c.BackwardFilterFromCol(dy, dw, db)
+}
+
+// BackwardFilterReuse is BackwardFilter that skips im2col when x is the slice (same first
+// element) the last Forward or BackwardFilter saw. The caller guarantees that x's contents did
+// not change in between, as holds within one run of a Gorgonia program.
+func (c *Conv[T]) BackwardFilterReuse(x, dy, dw, db []T) {
+	checkLen("conv x", len(x), c.G.XSize())
+	if c.colValid && c.colSrc == &x[0] {
+		c.BackwardFilterFromCol(dy, dw, db)
+		return
+	}
+	c.BackwardFilter(x, dy, dw, db)
 }
 
 // BackwardFilterFromCol is BackwardFilter using the im2col matrix kept by the last Forward or

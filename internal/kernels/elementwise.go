@@ -2,30 +2,48 @@ package kernels
 
 import "math"
 
-// ReLUForward writes max(x, 0) to y.
+// ReLUForward writes max(x, 0) to y (0 for -0 and for NaNs with the sign bit set).
+// The loops are branchless: ReLU inputs have random signs, and a mispredicted branch per
+// element costs more than the arithmetic.
 func ReLUForward[T Float](x, y []T) {
 	checkLen("relu y", len(y), len(x))
 	parallelFor(len(x), len(x), func(lo, hi int) {
-		for i, v := range x[lo:hi] {
-			if v > 0 {
-				y[lo+i] = v
-			} else {
-				y[lo+i] = 0
+		switch xs := any(x[lo:hi]).(type) {
+		case []float32:
+			ys := any(y[lo:hi]).([]float32)
+			for i, v := range xs {
+				b := math.Float32bits(v)
+				ys[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
+			}
+		case []float64:
+			ys := any(y[lo:hi]).([]float64)
+			for i, v := range xs {
+				b := math.Float64bits(v)
+				ys[i] = math.Float64frombits(b &^ uint64(int64(b)>>63))
 			}
 		}
 	})
 }
 
-// ReLUBackward writes dy where the ReLU output y is positive and 0 elsewhere to dx.
+// ReLUBackward writes dy where the ReLU output y is positive and 0 elsewhere to dx. y must be
+// a ReLU output (every element >= 0 or +0), as ReLUForward produces.
 func ReLUBackward[T Float](y, dy, dx []T) {
 	checkLen("relu dy", len(dy), len(y))
 	checkLen("relu dx", len(dx), len(y))
 	parallelFor(len(y), len(y), func(lo, hi int) {
-		for i, v := range y[lo:hi] {
-			if v > 0 {
-				dx[lo+i] = dy[lo+i]
-			} else {
-				dx[lo+i] = 0
+		switch ys := any(y[lo:hi]).(type) {
+		case []float32:
+			dys, dxs := any(dy[lo:hi]).([]float32), any(dx[lo:hi]).([]float32)
+			for i, v := range ys {
+				// For y >= 0, bits > 0 exactly when y > 0; -bits then has its sign bit set.
+				m := uint32(-int32(math.Float32bits(v)) >> 31)
+				dxs[i] = math.Float32frombits(math.Float32bits(dys[i]) & m)
+			}
+		case []float64:
+			dys, dxs := any(dy[lo:hi]).([]float64), any(dx[lo:hi]).([]float64)
+			for i, v := range ys {
+				m := uint64(-int64(math.Float64bits(v)) >> 63)
+				dxs[i] = math.Float64frombits(math.Float64bits(dys[i]) & m)
 			}
 		}
 	})

@@ -179,6 +179,11 @@ func TestConvBackwardFiniteDifferences(t *testing.T) {
 			}
 			dw2 := make([]float64, g.WSize())
 			c.BackwardFilter(x, dy, dw2, nil)
+			dw3 := make([]float64, g.WSize())
+			c.BackwardFilterReuse(x, dy, dw3, nil)
+			if e := maxRelErr(dw3, dw); e > refTol64 {
+				t.Errorf("BackwardFilterReuse vs BackwardFilterFromCol: max rel err %g", e)
+			}
 			if e := maxRelErr(dw2, dw); e > refTol64 {
 				t.Errorf("BackwardFilter vs BackwardFilterFromCol: max rel err %g", e)
 			}
@@ -409,4 +414,63 @@ func TestConvLargeAdjoint(t *testing.T) {
 			t.Errorf("%+v <dw,w> = %v; want <dy,y> = %v", tc, dot(dw, w), ref)
 		}
 	}
+}
+
+// TestGemmSplitMatchesSingle checks the goroutine split of large products (rows and columns,
+// every transpose) against one unsplit OpenBLAS call.
+func TestGemmSplitMatchesSingle(t *testing.T) {
+	r := rand.New(rand.NewPCG(13, 14))
+	for _, tc := range []struct {
+		ta, tb  bool
+		m, n, k int
+	}{{false, false, 300, 70, 40}, {true, false, 70, 301, 40}, {false, true, 133, 250, 33}, {true, true, 250, 133, 17}} {
+		a, b := randSlice[float32](r, tc.m*tc.k), randSlice[float32](r, tc.k*tc.n)
+		c0 := randSlice[float32](r, tc.m*tc.n)
+		c1 := append([]float32(nil), c0...)
+		lda, ldb := tc.k, tc.n
+		if tc.ta {
+			lda = tc.m
+		}
+		if tc.tb {
+			ldb = tc.k
+		}
+		if tc.m*tc.n*tc.k < minSplitGemm {
+			t.Fatalf("%+v too small to split", tc)
+		}
+		Gemm(tc.ta, tc.tb, tc.m, tc.n, tc.k, 1.5, a, lda, b, ldb, 0.5, c0, tc.n)
+		gemm1(tc.ta, tc.tb, tc.m, tc.n, tc.k, 1.5, a, lda, b, ldb, 0.5, c1, tc.n)
+		for i := range c0 {
+			if c0[i] != c1[i] {
+				t.Fatalf("%+v: split [%d] = %v; single call %v", tc, i, c0[i], c1[i])
+			}
+		}
+	}
+}
+
+func TestReLU(t *testing.T) {
+	x := []float64{-2, -0.0, 0, 1e-300, 3, math.Inf(-1), math.Inf(1), -1e-300}
+	want := []float64{0, 0, 0, 1e-300, 3, 0, math.Inf(1), 0}
+	dy := []float64{1, 2, 3, 4, 5, 6, 7, 8}
+	wantDx := []float64{0, 0, 0, 4, 5, 0, 7, 0}
+	y, dx := make([]float64, len(x)), make([]float64, len(x))
+	ReLUForward(x, y)
+	ReLUBackward(y, dy, dx)
+	y32, dx32 := make([]float32, len(x)), make([]float32, len(x))
+	ReLUForward(toT[float32](x), y32)
+	ReLUBackward(y32, toT[float32](dy), dx32)
+	for i := range x {
+		if y[i] != want[i] || math.Signbit(y[i]) || dx[i] != wantDx[i] {
+			t.Errorf("x=%v: relu %v, grad %v; want %v, %v", x[i], y[i], dx[i], want[i], wantDx[i])
+		}
+		if float64(y32[i]) != float64(float32(want[i])) || float64(dx32[i]) != float64(float32(wantDx[i]))*boolF(float32(x[i]) > 0) {
+			t.Errorf("float32 x=%v: relu %v, grad %v", x[i], y32[i], dx32[i])
+		}
+	}
+}
+
+func boolF(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
 }

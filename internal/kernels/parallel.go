@@ -9,10 +9,10 @@ import (
 // goroutines costs more (goroutine start, cache traffic) than it saves.
 const minParallelWork = 1 << 15
 
-// parallelFor runs fn over [0, n) split into at most DefaultThreads contiguous chunks, or in
+// parallelFor runs fn over [0, n) split into at most Threads() contiguous chunks, or in
 // the calling goroutine when work (a rough count of element operations) is small.
 func parallelFor(n, work int, fn func(lo, hi int)) {
-	workers := min(DefaultThreads, runtime.GOMAXPROCS(0), n)
+	workers := min(Threads(), runtime.GOMAXPROCS(0), n)
 	if workers <= 1 || work < minParallelWork {
 		fn(0, n)
 		return

@@ -264,9 +264,9 @@ func (op *convFilterGradOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
 	// The forward op ran on this x earlier in the same run (dy depends on its output), so its
 	// im2col matrix is current when the forward's output tensor is the one it last produced.
 	if x.Dtype() == tensor.Float32 {
-		op.work.c32.BackwardFilter(x.Float32s(), dy.Float32s(), dw.Float32s(), nil)
+		op.work.c32.BackwardFilterReuse(x.Float32s(), dy.Float32s(), dw.Float32s(), nil)
 	} else {
-		op.work.c64.BackwardFilter(x.Float64s(), dy.Float64s(), dw.Float64s(), nil)
+		op.work.c64.BackwardFilterReuse(x.Float64s(), dy.Float64s(), dw.Float64s(), nil)
 	}
 	return dw, nil
 }
