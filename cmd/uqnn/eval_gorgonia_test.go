@@ -1,0 +1,54 @@
+package main
+
+import (
+	"context"
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/testenv"
+)
+
+// gorgoniaProbTol bounds |p_gorgonia − p_ort|: both are float32 softmaxes of logits that
+// agree to a few ulps (internal/nn's TestMatchesORT checks the logits themselves).
+const gorgoniaProbTol = 1e-4
+
+// TestGorgoniaProbsMatchORT runs an odd image count (a partial last batch) through both
+// engines on a fixed-batch and a free-batch model.
+func TestGorgoniaProbsMatchORT(t *testing.T) {
+	dir := testenv.SharedModels(t)
+	testenv.ORT(t)
+	ds := testenv.MNIST(t)
+	const n = 150
+	raw := ds.Test.Float(0, n)
+	for _, sm := range testenv.GoodModels {
+		if sm.File != "pytorch-lenet5-op9-batch10.onnx" && sm.File != "pytorch-cnn-op11.onnx" {
+			continue
+		}
+		t.Run(sm.File, func(t *testing.T) {
+			path := filepath.Join(dir, sm.File)
+			c, err := ort.Open(path, ort.Presets[0], ort.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			want, err := c.Probs(context.Background(), raw, n)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := gorgoniaProbs(context.Background(), path, ort.Presets[0], raw, n, c.MaxBatch())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("%d probabilities; want %d", len(got), len(want))
+			}
+			for i := range got {
+				if d := math.Abs(float64(got[i] - want[i])); d > gorgoniaProbTol {
+					t.Fatalf("image %d class %d: gorgonia %v, ort %v; want |Δ| ≤ %g", i/c.Classes(), i%c.Classes(), got[i], want[i], gorgoniaProbTol)
+				}
+			}
+		})
+	}
+}
