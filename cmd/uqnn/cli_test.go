@@ -194,3 +194,33 @@ func TestEvalBadInput(t *testing.T) {
 		})
 	}
 }
+
+// TestEvalEnginesAgree: `uqnn eval --engine gorgonia` gives the same accuracy as onnxruntime
+// for every shared model (issue 3), with the same explicit preprocessing.
+func TestEvalEnginesAgree(t *testing.T) {
+	dir := testenv.SharedModels(t)
+	testenv.ORT(t)
+	n := "2000"
+	if testing.Short() {
+		n = "200"
+	}
+	for _, sm := range testenv.GoodModels {
+		t.Run(sm.File, func(t *testing.T) {
+			acc := map[string]float64{}
+			for _, engine := range []string{"ort", "gorgonia"} {
+				r := uqnn(t, "eval", filepath.Join(dir, sm.File), "--n", n, "--preprocess", sm.Preprocess, "--engine", engine, "--json")
+				if r.code != 0 {
+					t.Fatalf("%s: exit %d: %s", engine, r.code, r.stderr)
+				}
+				var rep evalReport
+				if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+					t.Fatal(err)
+				}
+				acc[engine] = rep.Scores.Accuracy
+			}
+			if acc["ort"] != acc["gorgonia"] {
+				t.Errorf("accuracy ort %.4f, gorgonia %.4f; want equal", acc["ort"], acc["gorgonia"])
+			}
+		})
+	}
+}

@@ -117,7 +117,8 @@ func runEval(ctx context.Context, g *globals, o evalOptions) error {
 	case "ort":
 		probs, err = c.WithPreprocess(pp.Preprocess).Probs(ctx, raw, o.n)
 	case "gorgonia":
-		probs, err = evalEngines["gorgonia"](ctx, o.model, pp.Preprocess, raw, o.n, c.MaxBatch())
+		// The Gorgonia graph is built for any batch size, also for fixed-batch models.
+		probs, err = evalEngines["gorgonia"](ctx, o.model, pp.Preprocess, raw, o.n, o.batch)
 	}
 	if err != nil {
 		return err
