@@ -7,8 +7,8 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
@@ -23,10 +23,7 @@ const ortTol = 1e-4
 // testImages returns n raw 0..255 MNIST test images (n·784) and labels.
 func testImages(t *testing.T, n int) ([]float32, []int) {
 	t.Helper()
-	ds, err := fixtures.LoadMNIST("")
-	if err != nil {
-		t.Skipf("MNIST not available: %v", err)
-	}
+	ds := testenv.MNIST(t)
 	raw := ds.Test.Float(0, n)
 	labels := make([]int, n)
 	for i := range labels {
@@ -45,7 +42,7 @@ func TestMatchesORT(t *testing.T) {
 		n = 100
 	}
 	raw, _ := testImages(t, n)
-	for _, gm := range goodModels() {
+	for _, gm := range goodModels(t) {
 		t.Run(gm.file, func(t *testing.T) {
 			path := filepath.Join(dir, gm.file)
 			c, err := ort.Open(path, gm.pp, ort.Options{})
