@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"hash"
 	"hash/fnv"
+	"slices"
 
 	"github.com/chewxy/hm"
 	G "gorgonia.org/gorgonia"
@@ -115,7 +116,7 @@ func run(k *kernel, out G.Value, inputs []G.Value) (G.Value, error) {
 		return G.NewF64(o[0]), nil
 	}
 	var od *tensor.Dense
-	if d, ok := out.(*tensor.Dense); ok && d != nil && d.Dtype() == dt && d.Shape().Eq(k.out) && !d.IsView() {
+	if d, ok := out.(*tensor.Dense); ok && d != nil && d.Dtype() == dt && slices.Equal(d.Shape(), k.out) && !d.IsView() {
 		od = d
 	} else {
 		od = tensor.New(tensor.Of(dt), tensor.WithShape(k.out.Clone()...))

@@ -208,7 +208,7 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 		if bias, err = b.value(n, 2); err != nil {
 			return nil, err
 		}
-		if !bias.Shape().Eq(tensor.Shape{ws[0]}) {
+		if !slices.Equal(bias.Shape(), tensor.Shape{ws[0]}) {
 			bias = nil // not [M]: added below by broadcasting
 		}
 	}
@@ -290,18 +290,47 @@ func (b *builder) gemm(n *onnxio.Node) (*G.Node, error) {
 	if len(a.Shape()) != 2 || len(w.Shape()) != 2 {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "input shapes %v and %v; want matrices", a.Shape(), w.Shape())
 	}
-	if n.Int("transA", 0) != 0 {
+	transA, transB := n.Int("transA", 0) != 0, n.Int("transB", 0) != 0
+	ak, wk, wm := a.Shape()[1], w.Shape()[0], w.Shape()[1]
+	if transA {
+		ak = a.Shape()[0]
+	}
+	if transB {
+		wk, wm = wm, wk
+	}
+	if ak != wk {
+		return nil, b.errorf(n, onnxio.ErrInvalidModel, "A is %v and B is %v (transA %v, transB %v); want inner dimensions equal", a.Shape(), w.Shape(), transA, transB)
+	}
+	hasC := len(n.Inputs) > 2 && n.Inputs[2] != ""
+	if !transA && n.Float("alpha", 1) == 1 {
+		// The common case (a Linear layer) on OpenBLAS, with a [M] bias fused.
+		var c *G.Node
+		if hasC && n.Float("beta", 1) == 1 {
+			if c, err = b.value(n, 2); err != nil {
+				return nil, err
+			}
+			if !slices.Equal(c.Shape(), tensor.Shape{wm}) {
+				c = nil
+			}
+		}
+		y, err := gops.Dense(a, w, c, transB)
+		if err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+		}
+		if c != nil || !hasC {
+			return y, nil
+		}
+		return b.gemmC(n, y, a.Shape()[0], wm)
+	}
+	if transA {
 		if a, err = G.Transpose(a, 1, 0); err != nil {
 			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 		}
 	}
-	if n.Int("transB", 0) != 0 {
+	if transB {
 		if w, err = G.Transpose(w, 1, 0); err != nil {
 			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 		}
-	}
-	if a.Shape()[1] != w.Shape()[0] {
-		return nil, b.errorf(n, onnxio.ErrInvalidModel, "A is %v and B is %v after transA/transB; want inner dimensions equal", a.Shape(), w.Shape())
 	}
 	y, err := G.Mul(a, w)
 	if err != nil {
@@ -312,22 +341,28 @@ func (b *builder) gemm(n *onnxio.Node) (*G.Node, error) {
 			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 		}
 	}
-	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
-		c, err := b.value(n, 2)
-		if err != nil {
-			return nil, err
+	if !hasC {
+		return y, nil
+	}
+	return b.gemmC(n, y, a.Shape()[0], w.Shape()[1])
+}
+
+// gemmC adds beta·C to a Gemm's product y ([rows, cols]).
+func (b *builder) gemmC(n *onnxio.Node, y *G.Node, rows, cols int) (*G.Node, error) {
+	c, err := b.value(n, 2)
+	if err != nil {
+		return nil, err
+	}
+	if beta := n.Float("beta", 1); beta != 1 {
+		if c, err = broadcastOp('*', c, b.constNode(fmt.Sprintf("%s:beta", n.Name), []float32{beta}, 1)); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 		}
-		if beta := n.Float("beta", 1); beta != 1 {
-			if c, err = broadcastOp('*', c, b.constNode(fmt.Sprintf("%s:beta", n.Name), []float32{beta}, 1)); err != nil {
-				return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
-			}
-		}
-		if y, err = broadcastOp('+', y, c); err != nil {
-			return nil, b.errorf(n, onnxio.ErrUnsupported, "C: %v", err)
-		}
-		if !y.Shape().Eq(tensor.Shape{a.Shape()[0], w.Shape()[1]}) {
-			return nil, b.errorf(n, onnxio.ErrInvalidModel, "C %q shape %v does not broadcast to the output", n.Inputs[2], c.Shape())
-		}
+	}
+	if y, err = broadcastOp('+', y, c); err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "C: %v", err)
+	}
+	if !slices.Equal(y.Shape(), tensor.Shape{rows, cols}) {
+		return nil, b.errorf(n, onnxio.ErrInvalidModel, "C %q shape %v does not broadcast to the output", n.Inputs[2], c.Shape())
 	}
 	return y, nil
 }
@@ -347,7 +382,7 @@ func (b *builder) matmul(n *onnxio.Node) (*G.Node, error) {
 	if a.Shape()[1] != w.Shape()[0] {
 		return nil, b.errorf(n, onnxio.ErrInvalidModel, "shapes %v and %v; want inner dimensions equal", a.Shape(), w.Shape())
 	}
-	y, err := G.Mul(a, w)
+	y, err := gops.Dense(a, w, nil, false)
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 	}
@@ -392,7 +427,7 @@ func (b *builder) reshape(n *onnxio.Node) (*G.Node, error) {
 			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 		}
 	}
-	if to.Eq(s) {
+	if slices.Equal(to, s) {
 		return x, nil
 	}
 	return b.reshapeTo(n, x, to)
