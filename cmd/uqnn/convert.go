@@ -20,6 +20,7 @@ type convertOptions struct {
 	Out          string
 	ExternalData bool  // large initializers go to OUT.data
 	Threshold    int64 // bytes; 0 means onnxio.DefaultExternalThreshold
+	Fold         bool  // replace constant shape subgraphs by initializers (onnxio.FoldConstants)
 	Quiet        bool
 	Stderr       io.Writer
 }
@@ -43,6 +44,7 @@ func newConvertCmd(g *globals) *cobra.Command {
 	c.Flags().StringVarP(&opts.Out, "output", "o", "", "output model file (required)")
 	c.Flags().BoolVar(&opts.ExternalData, "external-data", false, "write large initializers to OUT.data")
 	c.Flags().Int64Var(&opts.Threshold, "threshold", 0, fmt.Sprintf("smallest initializer in bytes moved to the external data file (default %d)", onnxio.DefaultExternalThreshold))
+	c.Flags().BoolVar(&opts.Fold, "fold", false, "fold Constant nodes and shape subgraphs (Shape, Gather, Concat, ... feeding Reshape) into initializers")
 	return c
 }
 
@@ -82,6 +84,11 @@ func runConvert(ctx context.Context, opts convertOptions) error {
 	}
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if opts.Fold {
+		if err := onnxio.FoldConstants(m); err != nil {
+			return err
+		}
 	}
 	if err := m.Save(opts.Out, onnxio.SaveOptions{ExternalData: opts.ExternalData, Threshold: opts.Threshold}); err != nil {
 		return err

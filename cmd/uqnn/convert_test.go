@@ -132,16 +132,16 @@ func TestConvertSharedModels(t *testing.T) {
 	dir := sharedModelsForIO(t)
 	convertORT(t)
 	for _, file := range convertModels {
-		for _, external := range []bool{false, true} {
-			name := file + "/inline"
-			if external {
-				name = file + "/external-data"
-			}
-			t.Run(name, func(t *testing.T) {
+		for _, variant := range []struct {
+			name           string
+			external, fold bool
+		}{{"inline", false, false}, {"external-data", true, false}, {"fold", false, true}} {
+			external := variant.external
+			t.Run(file+"/"+variant.name, func(t *testing.T) {
 				in := filepath.Join(dir, file)
 				out := filepath.Join(t.TempDir(), "converted.onnx")
 				var stderr bytes.Buffer
-				if err := runConvert(context.Background(), convertOptions{In: in, Out: out, ExternalData: external, Stderr: &stderr}); err != nil {
+				if err := runConvert(context.Background(), convertOptions{In: in, Out: out, ExternalData: external, Fold: variant.fold, Stderr: &stderr}); err != nil {
 					t.Fatal(err)
 				}
 				_, err := os.Stat(out + ".data")
