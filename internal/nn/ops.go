@@ -37,7 +37,12 @@ func (b *builder) node(n *onnxio.Node) error {
 		}
 		y, err = b.value(n, 0)
 	case "Relu":
-		y, err = b.unaryNode(n, reluFn())
+		var x *G.Node
+		if x, err = b.value(n, 0); err == nil {
+			if y, err = gops.ReLU(x); err != nil {
+				err = b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+			}
+		}
 	case "LeakyRelu":
 		y, err = b.unaryNode(n, leakyReluFn(float64(n.Float("alpha", 0.01))))
 	case "Tanh":

@@ -7,24 +7,25 @@ import (
 	G "gorgonia.org/gorgonia"
 )
 
+type unaryKind int
+
+const (
+	leaky unaryKind = iota
+	tanhKind
+	sigmoidKind
+)
+
 // unaryFn is an elementwise activation: f maps x to y, df gives dy/dx from x and y.
 type unaryFn struct {
-	name string
-	f    func(x float64) float64
-	df   func(x, y float64) float64
-}
-
-func reluFn() unaryFn {
-	return unaryFn{"Relu", func(x float64) float64 { return max(x, 0) }, func(x, _ float64) float64 {
-		if x > 0 {
-			return 1
-		}
-		return 0
-	}}
+	kind  unaryKind
+	alpha float64 // LeakyRelu slope
+	name  string
+	f     func(x float64) float64
+	df    func(x, y float64) float64
 }
 
 func leakyReluFn(alpha float64) unaryFn {
-	return unaryFn{fmt.Sprintf("LeakyRelu(%g)", alpha), func(x float64) float64 {
+	return unaryFn{leaky, alpha, fmt.Sprintf("LeakyRelu(%g)", alpha), func(x float64) float64 {
 		if x >= 0 {
 			return x
 		}
@@ -38,11 +39,11 @@ func leakyReluFn(alpha float64) unaryFn {
 }
 
 func tanhFn() unaryFn {
-	return unaryFn{"Tanh", math.Tanh, func(_, y float64) float64 { return 1 - y*y }}
+	return unaryFn{tanhKind, 0, "Tanh", math.Tanh, func(_, y float64) float64 { return 1 - y*y }}
 }
 
 func sigmoidFn() unaryFn {
-	return unaryFn{"Sigmoid", func(x float64) float64 {
+	return unaryFn{sigmoidKind, 0, "Sigmoid", func(x float64) float64 {
 		if x >= 0 {
 			return 1 / (1 + math.Exp(-x))
 		}
@@ -52,31 +53,51 @@ func sigmoidFn() unaryFn {
 }
 
 func unaryFwd[T float32 | float64](fn unaryFn, out, x []T) {
-	switch fn.name {
-	case "Relu": // hot path: no float64 round trip
+	out = out[:len(x)]
+	switch fn.kind {
+	case leaky:
+		a := T(fn.alpha)
 		for i, v := range x {
-			out[i] = max(v, 0)
+			if v < 0 {
+				v *= a
+			}
+			out[i] = v
 		}
-		return
-	}
-	for i, v := range x {
-		out[i] = T(fn.f(float64(v)))
+	case tanhKind:
+		for i, v := range x {
+			out[i] = T(math.Tanh(float64(v)))
+		}
+	default:
+		for i, v := range x {
+			out[i] = T(fn.f(float64(v)))
+		}
 	}
 }
 
 func unaryBwd[T float32 | float64](fn unaryFn, out, x, y, g []T) {
-	if fn.name == "Relu" {
+	out, y, g = out[:len(x)], y[:len(x)], g[:len(x)]
+	switch fn.kind {
+	case leaky:
+		a := T(fn.alpha)
 		for i, v := range x {
-			if v > 0 {
-				out[i] = g[i]
-			} else {
-				out[i] = 0
+			d := g[i]
+			if v < 0 {
+				d *= a
 			}
+			out[i] = d
 		}
-		return
-	}
-	for i := range x {
-		out[i] = g[i] * T(fn.df(float64(x[i]), float64(y[i])))
+	case tanhKind:
+		for i, v := range y {
+			out[i] = g[i] * (1 - v*v)
+		}
+	case sigmoidKind:
+		for i, v := range y {
+			out[i] = g[i] * v * (1 - v)
+		}
+	default:
+		for i := range x {
+			out[i] = g[i] * T(fn.df(float64(x[i]), float64(y[i])))
+		}
 	}
 }
 
