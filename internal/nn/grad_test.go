@@ -91,16 +91,16 @@ func opModels() []opModel {
 
 	b := newIR(11, 2, 2, 5, 5)
 	y := b.node("Conv", []string{"x", b.w("W", -1, 1, 3, 2, 3, 3), b.w("B", -1, 1, 3)}, "conv",
-		isa("pads", []int64{0, 1, 1, 0}), isa("strides", []int64{1, 1}))
+		isa("pads", []int64{0, 1, 1, 0}), isa("strides", []int64{1, 1}), isa("dilations", []int64{2, 1}))
 	y = b.node("Relu", []string{y}, "relu")
 	y = b.node("Flatten", []string{y}, "flat")
-	y = b.node("Gemm", []string{y, b.w("G", -0.5, 0.5, 4, 48), b.w("C", -1, 1, 4)}, "gemm",
+	y = b.node("Gemm", []string{y, b.w("G", -0.5, 0.5, 4, 24), b.w("C", -1, 1, 4)}, "gemm",
 		ia("transB", 1), fa("alpha", 0.7), fa("beta", 1.3))
-	ms = append(ms, opModel{"Conv-pads/Relu/Flatten/Gemm", b.output(y)})
+	ms = append(ms, opModel{"Conv-pads-dilations/Relu/Flatten/Gemm", b.output(y)})
 
 	b = newIR(11, 2, 2, 7, 7)
 	y = b.node("Conv", []string{"x", b.w("W", -1, 1, 3, 2, 3, 3)}, "conv",
-		sa("auto_pad", "SAME_LOWER"), isa("strides", []int64{2, 2}), isa("dilations", []int64{2, 1}))
+		sa("auto_pad", "SAME_LOWER"), isa("strides", []int64{2, 2}))
 	y = b.node("Tanh", []string{y}, "tanh")
 	y = b.node("GlobalAveragePool", []string{y}, "gap")
 	y = b.node("Flatten", []string{y}, "flat")
@@ -117,7 +117,7 @@ func opModels() []opModel {
 	y = b.node("AveragePool", []string{y}, "ap", isa("kernel_shape", []int64{2, 2}), isa("strides", []int64{1, 1}))
 	y = b.node("Dropout", []string{y}, "drop", fa("ratio", 0.5))
 	y = b.node("Reshape", []string{y, b.ints("shape", -1, 18)}, "rs")
-	y = b.node("Gemm", []string{y, b.w("G", -1, 1, 18, 3)}, "gemm")
+	y = b.node("Gemm", []string{y, b.w("G", -1, 1, 18, 3), b.w("C", -1, 1, 3)}, "gemm")
 	ms = append(ms, opModel{"Conv-same-upper/LeakyRelu/MaxPool/AveragePool/Dropout/Reshape", b.output(y)})
 
 	b = newIR(13, 2, 3, 4, 4)
@@ -138,10 +138,10 @@ func opModels() []opModel {
 		b.w("mean", -0.5, 0.5, 3), b.w("var", 0.5, 2, 3)}, "bn", fa("epsilon", 1e-3))
 	y = b.node("Relu", []string{y}, "relu")
 	y = b.node("Flatten", []string{y}, "flat")
-	y = b.node("Gemm", []string{y, b.w("G", -1, 1, 12, 6)}, "gemm")
+	y = b.node("Gemm", []string{y, b.w("G", -1, 1, 12, 6), b.w("C", -1, 1, 6)}, "gemm")
 	y = b.node("Softmax", []string{y}, "sm", ia("axis", 1))
 	y = b.node("Mul", []string{y, b.w("K", 1, 3, 6)}, "scaled")
-	y = b.node("Gemm", []string{y, b.w("H", -1, 1, 6, 4)}, "gemm2")
+	y = b.node("Gemm", []string{y, b.w("H", -1, 1, 6, 4), b.w("C2", -1, 1, 4)}, "gemm2")
 	y = b.node("LogSoftmax", []string{y}, "logp", ia("axis", 1))
 	ms = append(ms, opModel{"BatchNormalization/mid-Softmax/LogSoftmax", b.output(y)})
 	return ms
@@ -219,25 +219,31 @@ func TestGradientsPerOp(t *testing.T) {
 	}
 }
 
-// TestGradientsSharedModel checks a real exported model on two MNIST-like inputs, on a
-// sample of entries of every parameter.
-func TestGradientsSharedModel(t *testing.T) {
+// TestGradientsSharedModels checks real exported models (Gemm with transB and a final
+// Softmax; a Reshape of a weight and a [C,1,1] bias; NHWC Transposes; a folded Shape/Concat
+// target) on two random images in 0..1, on a sample of entries of every parameter.
+func TestGradientsSharedModels(t *testing.T) {
 	dir := sharedModels(t)
-	m, err := onnxio.Load(filepath.Join(dir, "pytorch-lenet5-op9-batch10.onnx"))
-	if err != nil {
-		t.Fatal(err)
+	for _, file := range []string{
+		"pytorch-lenet5-op9-batch10.onnx",
+		"cntk-zoo-mnist-op7.onnx",
+		"keras2onnx-nhwc-small-op10.onnx",
+		"pytorch-op20-external/mnist.onnx",
+	} {
+		t.Run(file, func(t *testing.T) {
+			m, err := onnxio.Load(filepath.Join(dir, file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			net, err := Build(m, Config{Batch: 2, Float64: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Close()
+			rng := rand.New(rand.NewPCG(3, 4))
+			checkGrads(t, net, randInput(rng, 2*784), []int{3, 8}, 4, rng)
+		})
 	}
-	net, err := Build(m, Config{Batch: 2, Float64: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer net.Close()
-	rng := rand.New(rand.NewPCG(3, 4))
-	x := randInput(rng, 2*784)
-	for i := range x {
-		x[i] = (x[i] - 0.1307) / 0.3081
-	}
-	checkGrads(t, net, x, []int{3, 8}, 4, rng)
 }
 
 func TestUnsupportedOp(t *testing.T) {
