@@ -225,46 +225,51 @@ func (c *Conv[T]) BackwardFilterFromCol(dy, dw, db []T) {
 }
 
 // im2col writes col[(c·KH+kh)·KW+kw, n·P + oh·OW + ow] = x[n, c, ih, iw] (0 outside the image).
+// It walks col in memory order (row r, then image n): each row of col is N·P contiguous
+// values, while the source planes x[:, c] of one channel stay in cache across its KH·KW rows.
+// Walking image-major instead touches K pages per image and was TLB-bound.
 func im2col[T Float](g ConvGeom, x, col []T) {
 	K, P, NP := g.k(), g.p(), g.N*g.p()
-	parallelFor(g.N, K*P*g.N, func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			for ch := 0; ch < g.C; ch++ {
+	parallelFor(K, K*NP, func(rlo, rhi int) {
+		for r := rlo; r < rhi; r++ {
+			ch, kh, kw := r/(g.KH*g.KW), (r/g.KW)%g.KH, r%g.KW
+			iw0 := kw*g.DW - g.PadL
+			// valid ow for stride 1: 0 <= iw0+ow < W
+			lo := min(max(0, -iw0), g.OW)
+			hi := max(min(g.OW, g.W-iw0), lo)
+			for n := 0; n < g.N; n++ {
 				plane := x[(n*g.C+ch)*g.H*g.W : (n*g.C+ch+1)*g.H*g.W]
-				for kh := 0; kh < g.KH; kh++ {
-					for kw := 0; kw < g.KW; kw++ {
-						r := (ch*g.KH+kh)*g.KW + kw
-						dst := col[r*NP+n*P : r*NP+(n+1)*P]
-						for oh := 0; oh < g.OH; oh++ {
-							row := dst[oh*g.OW : (oh+1)*g.OW]
-							ih := oh*g.SH - g.PadT + kh*g.DH
-							if ih < 0 || ih >= g.H {
-								clear(row)
-								continue
-							}
-							src := plane[ih*g.W : (ih+1)*g.W]
-							iw0 := kw*g.DW - g.PadL
-							if g.SW == 1 {
-								// valid ow: 0 <= iw0+ow < W
-								lo := max(0, -iw0)
-								hi := min(g.OW, g.W-iw0)
-								if hi <= lo {
-									clear(row)
-									continue
-								}
-								clear(row[:lo])
-								copy(row[lo:hi], src[iw0+lo:iw0+hi])
-								clear(row[hi:])
-								continue
-							}
-							for ow := range row {
-								iw := iw0 + ow*g.SW
-								if iw < 0 || iw >= g.W {
-									row[ow] = 0
-								} else {
-									row[ow] = src[iw]
-								}
-							}
+				dst := col[r*NP+n*P : r*NP+(n+1)*P]
+				for oh := 0; oh < g.OH; oh++ {
+					row := dst[oh*g.OW : (oh+1)*g.OW]
+					ih := oh*g.SH - g.PadT + kh*g.DH
+					if ih < 0 || ih >= g.H {
+						for i := range row {
+							row[i] = 0
+						}
+						continue
+					}
+					src := plane[ih*g.W : (ih+1)*g.W]
+					if g.SW == 1 {
+						// Rows are short (OW is often 8-24): plain loops beat memmove calls.
+						for i := range row[:lo] {
+							row[i] = 0
+						}
+						d := row[lo:hi]
+						for i, v := range src[iw0+lo : iw0+lo+len(d)] {
+							d[i] = v
+						}
+						for i := range row[hi:] {
+							row[hi+i] = 0
+						}
+						continue
+					}
+					for ow := range row {
+						iw := iw0 + ow*g.SW
+						if iw < 0 || iw >= g.W {
+							row[ow] = 0
+						} else {
+							row[ow] = src[iw]
 						}
 					}
 				}
@@ -274,47 +279,61 @@ func im2col[T Float](g ConvGeom, x, col []T) {
 }
 
 // col2im overwrites dx with the sum of col's entries into the input positions they came from.
+// Workers split by channel (rows of one channel only write that channel's planes), or by
+// image when there is a single channel; either way col is read in memory order.
 func col2im[T Float](g ConvGeom, col, dx []T) {
-	K, P, NP := g.k(), g.p(), g.N*g.p()
-	parallelFor(g.N, K*P*g.N, func(lo, hi int) {
-		clear(dx[lo*g.C*g.H*g.W : hi*g.C*g.H*g.W])
-		for n := lo; n < hi; n++ {
-			for ch := 0; ch < g.C; ch++ {
-				plane := dx[(n*g.C+ch)*g.H*g.W : (n*g.C+ch+1)*g.H*g.W]
-				for kh := 0; kh < g.KH; kh++ {
-					for kw := 0; kw < g.KW; kw++ {
-						r := (ch*g.KH+kh)*g.KW + kw
-						src := col[r*NP+n*P : r*NP+(n+1)*P]
-						for oh := 0; oh < g.OH; oh++ {
-							ih := oh*g.SH - g.PadT + kh*g.DH
-							if ih < 0 || ih >= g.H {
-								continue
-							}
-							row := src[oh*g.OW : (oh+1)*g.OW]
-							dst := plane[ih*g.W : (ih+1)*g.W]
-							iw0 := kw*g.DW - g.PadL
-							if g.SW == 1 {
-								lo := max(0, -iw0)
-								hi := min(g.OW, g.W-iw0)
-								if hi <= lo {
-									continue
-								}
-								d := dst[iw0+lo : iw0+hi]
-								for i, v := range row[lo:hi] {
-									d[i] += v
-								}
-								continue
-							}
-							for ow, v := range row {
-								iw := iw0 + ow*g.SW
-								if iw >= 0 && iw < g.W {
-									dst[iw] += v
-								}
-							}
+	K, NP := g.k(), g.N*g.p()
+	if g.C >= 2 {
+		parallelFor(g.C, K*NP, func(clo, chi int) {
+			for ch := clo; ch < chi; ch++ {
+				for n := 0; n < g.N; n++ {
+					clear(dx[(n*g.C+ch)*g.H*g.W : (n*g.C+ch+1)*g.H*g.W])
+				}
+				col2imRows(g, col, dx, ch*g.KH*g.KW, (ch+1)*g.KH*g.KW, 0, g.N)
+			}
+		})
+		return
+	}
+	parallelFor(g.N, K*NP, func(nlo, nhi int) {
+		clear(dx[nlo*g.C*g.H*g.W : nhi*g.C*g.H*g.W])
+		col2imRows(g, col, dx, 0, K, nlo, nhi)
+	})
+}
+
+// col2imRows adds rows [rlo, rhi) of col, images [nlo, nhi), into dx.
+func col2imRows[T Float](g ConvGeom, col, dx []T, rlo, rhi, nlo, nhi int) {
+	P, NP := g.p(), g.N*g.p()
+	for r := rlo; r < rhi; r++ {
+		ch, kh, kw := r/(g.KH*g.KW), (r/g.KW)%g.KH, r%g.KW
+		iw0 := kw*g.DW - g.PadL
+		lo := min(max(0, -iw0), g.OW)
+		hi := max(min(g.OW, g.W-iw0), lo)
+		for n := nlo; n < nhi; n++ {
+			plane := dx[(n*g.C+ch)*g.H*g.W : (n*g.C+ch+1)*g.H*g.W]
+			src := col[r*NP+n*P : r*NP+(n+1)*P]
+			for oh := 0; oh < g.OH; oh++ {
+				ih := oh*g.SH - g.PadT + kh*g.DH
+				if ih < 0 || ih >= g.H {
+					continue
+				}
+				row := src[oh*g.OW : (oh+1)*g.OW]
+				dst := plane[ih*g.W : (ih+1)*g.W]
+				if g.SW == 1 {
+					if hi > lo {
+						d := dst[iw0+lo : iw0+hi]
+						for i, v := range row[lo : lo+len(d)] {
+							d[i] += v
 						}
+					}
+					continue
+				}
+				for ow, v := range row {
+					iw := iw0 + ow*g.SW
+					if iw >= 0 && iw < g.W {
+						dst[iw] += v
 					}
 				}
 			}
 		}
-	})
+	}
 }

@@ -1,0 +1,61 @@
+package kernels
+
+import (
+	"math/rand/v2"
+	"testing"
+)
+
+// BenchmarkLeNetConv2 times the pieces of LeNet-5's second convolution at batch 64.
+func BenchmarkLeNetConv2(b *testing.B) {
+	g, err := NewConvGeom([4]int{64, 20, 12, 12}, [4]int{50, 20, 5, 5}, [4]int{}, [2]int{1, 1}, [2]int{1, 1})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	x, w, bias := randSlice[float32](r, g.XSize()), randSlice[float32](r, g.WSize()), randSlice[float32](r, g.M)
+	y, dx, dw := make([]float32, g.YSize()), make([]float32, g.XSize()), make([]float32, g.WSize())
+	c := NewConv[float32](g)
+	c.Forward(x, w, bias, y)
+	b.Run("im2col", func(b *testing.B) {
+		for b.Loop() {
+			im2col(g, x, c.col)
+		}
+	})
+	b.Run("col2im", func(b *testing.B) {
+		for b.Loop() {
+			col2im(g, c.col, dx)
+		}
+	})
+	b.Run("forward", func(b *testing.B) {
+		for b.Loop() {
+			c.Forward(x, w, bias, y)
+		}
+	})
+	b.Run("backward", func(b *testing.B) {
+		for b.Loop() {
+			c.BackwardData(w, y, dx)
+			c.BackwardFilterFromCol(y, dw, nil)
+		}
+	})
+}
+
+// BenchmarkMaxPool times LeNet-5's first pooling at batch 64.
+func BenchmarkMaxPool(b *testing.B) {
+	g, err := NewPoolGeom([4]int{64, 20, 24, 24}, [2]int{2, 2}, [4]int{}, [2]int{2, 2})
+	if err != nil {
+		b.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(1, 2))
+	x, y, dx := randSlice[float32](r, g.XSize()), make([]float32, g.YSize()), make([]float32, g.XSize())
+	am := make([]int32, g.YSize())
+	b.Run("forward", func(b *testing.B) {
+		for b.Loop() {
+			MaxPoolForward(g, x, y, am)
+		}
+	})
+	b.Run("backward", func(b *testing.B) {
+		for b.Loop() {
+			MaxPoolBackward(g, y, am, dx)
+		}
+	})
+}
