@@ -23,7 +23,7 @@ type builder struct {
 	shared     map[string]*tensor.Dense
 	isParam    map[string]bool
 	modelBatch int // the model's own batch dimension, or -1 when free
-	input      *G.Node
+	noGrad     map[string]bool // memo of dataOnly
 }
 
 // constInputs lists, per op, the input positions that are constants rather than parameters.
@@ -38,7 +38,14 @@ var elementwise = map[string]bool{"Add": true, "Sub": true, "Mul": true, "Div": 
 // Build builds the Net for m. m is not changed: the graph is built from a copy whose shape
 // sub-graphs are folded to constants.
 func Build(m *onnxio.Model, cfg Config) (*Net, error) {
-	return build(m, cfg, nil)
+	if m == nil || m.Graph == nil {
+		return nil, fmt.Errorf("nn: %w: model has no graph", onnxio.ErrInvalidModel)
+	}
+	work := m.Clone()
+	if err := onnxio.FoldConstants(work); err != nil {
+		return nil, fmt.Errorf("nn: %w", err)
+	}
+	return build(work, cfg, nil)
 }
 
 func build(m *onnxio.Model, cfg Config, shared map[string]*tensor.Dense) (*Net, error) {
@@ -51,7 +58,7 @@ func build(m *onnxio.Model, cfg Config, shared map[string]*tensor.Dense) (*Net, 
 	b := &builder{
 		m: m, cfg: cfg, dt: tensor.Float32, g: G.NewGraph(),
 		env: map[string]*G.Node{}, consts: map[string]*onnxio.Tensor{},
-		params: map[string]*Param{}, shared: shared, isParam: map[string]bool{},
+		params: map[string]*Param{}, shared: shared, isParam: map[string]bool{}, noGrad: map[string]bool{},
 	}
 	if cfg.Float64 {
 		b.dt = tensor.Float64
@@ -86,7 +93,6 @@ func build(m *onnxio.Model, cfg Config, shared map[string]*tensor.Dense) (*Net, 
 	inData := tensor.New(tensor.Of(b.dt), tensor.WithShape(inShape...))
 	x := G.NewTensor(b.g, b.dt, len(inShape), G.WithShape(inShape...), G.WithName("input:"+in.Name), G.WithValue(inData))
 	b.env[in.Name] = x
-	b.input = x
 
 	// The output: a final Softmax is left out so the Net ends at logits.
 	if len(m.Graph.Outputs) == 0 {
@@ -119,6 +125,7 @@ func build(m *onnxio.Model, cfg Config, shared map[string]*tensor.Dense) (*Net, 
 		return nil, fmt.Errorf("nn: %w: output %q has shape %v; want batch %d first", onnxio.ErrUnsupported, outName, logits.Shape(), cfg.Batch)
 	}
 
+	slices.SortStableFunc(b.order, func(p, q *Param) int { return b.initIndex(p.Name) - b.initIndex(q.Name) })
 	net := &Net{
 		model: m, cfg: cfg, dt: b.dt, g: b.g, input: x, inData: inData, inShape: inShape,
 		logits: logits, labels: make([]int, cfg.Batch), params: b.order, byName: b.params,
@@ -297,4 +304,31 @@ func finalSoftmax(g *onnxio.Graph, out string) (string, []*onnxio.Node) {
 			return "", nil
 		}
 	}
+}
+
+// initIndex is the position of initializer name in the model.
+func (b *builder) initIndex(name string) int {
+	return slices.IndexFunc(b.m.Graph.Initializers, func(t *onnxio.Tensor) bool { return t.Name == name })
+}
+
+// dataOnly reports whether the value called name depends on the input and constants only (no
+// parameter), so no gradient has to flow into it.
+func (b *builder) dataOnly(name string) bool {
+	if v, ok := b.noGrad[name]; ok {
+		return v
+	}
+	b.noGrad[name] = false // cycles (invalid graphs) count as needing gradients
+	v := true
+	if b.isParam[name] {
+		v = false
+	} else if p := b.m.Graph.Producer(name); p != nil {
+		for _, in := range p.Inputs {
+			if in != "" && !b.dataOnly(in) {
+				v = false
+				break
+			}
+		}
+	}
+	b.noGrad[name] = v
+	return v
 }

@@ -6,7 +6,9 @@
 // (inference: identity), BatchNormalization (inference form), Softmax and LogSoftmax. Integer
 // shape sub-graphs (Shape, Gather, Unsqueeze, Squeeze, Concat, Cast, Constant) are evaluated
 // at build time, since every shape is static once the batch size is fixed. Any other op is an
-// error wrapping onnxio.ErrUnsupported that names the node, op and opset.
+// error wrapping onnxio.ErrUnsupported that names the node, op and opset. Build first runs
+// onnxio.FoldConstants on a copy of the model (it folds the same sub-graphs and more, and keeps
+// float initializers and their names), and computes shapes itself from the Gorgonia nodes.
 //
 // Data model. Float initializers read as weights (Conv, Gemm and MatMul operands, BatchNorm
 // scale and bias, elementwise operands with more than one element) become Params: learnable
@@ -14,7 +16,9 @@
 // Param.Value32/Value64 in place. BatchNorm running statistics, Reshape targets and scalar
 // operands are constants. The graph ends at logits: a final Softmax (possibly followed by
 // Identity) is left out and OutputIsProb reports it, so training uses the stable mean
-// softmax cross-entropy computed by LossGrad.
+// softmax cross-entropy computed by LossGrad. Conv, MaxPool, AveragePool, Relu and the
+// Gemm/MatMul products run on internal/nn/gops (im2col + OpenBLAS); a Conv whose input
+// depends on no parameter skips its input gradient.
 //
 // Invariants. The batch size is fixed at Build and replaces the model's own batch dimension;
 // a Reshape keeps the batch axis (a target whose first entry is the model's fixed batch, -1 or

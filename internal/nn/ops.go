@@ -221,7 +221,7 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 		Pads:        [4]int{pads[0], pads[1], pads[2], pads[3]},
 		Strides:     [2]int{strides[0], strides[1]},
 		Dilations:   [2]int{dil[0], dil[1]},
-		NoInputGrad: x == b.input,
+		NoInputGrad: b.dataOnly(n.Inputs[0]),
 	}
 	y, err := gops.Conv2D(x, w, bias, p)
 	if err != nil {
