@@ -22,7 +22,7 @@ type builder struct {
 	order      []*Param
 	shared     map[string]*tensor.Dense
 	isParam    map[string]bool
-	modelBatch int // the model's own batch dimension, or -1 when free
+	modelBatch int             // the model's own batch dimension, or -1 when free
 	noGrad     map[string]bool // memo of dataOnly
 }
 
