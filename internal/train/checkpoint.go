@@ -101,8 +101,18 @@ func (r *run) restore(ck *Checkpoint) error {
 		return mismatch("epochs", ck.Epochs, r.cfg.Epochs)
 	case len(ck.Names) != len(r.params) || len(ck.Values) != len(r.params):
 		return mismatch("parameter count", len(ck.Names), len(r.params))
-	case ck.Perm != nil && (len(ck.Perm) != r.data.Train.N || ck.Pos > len(ck.Perm)):
-		return fmt.Errorf("%w: permutation of %d at position %d for %d training images", ErrBadCheckpoint, len(ck.Perm), ck.Pos, r.data.Train.N)
+	case ck.Epoch < 0 || ck.Epoch > ck.Epochs || ck.Step < 0 || ck.Pos < 0 || ck.Pos%r.batch != 0 || ck.Pos > r.data.Train.N:
+		return fmt.Errorf("%w: epoch %d of %d, step %d, position %d is not a state a run of batch %d over %d images reaches",
+			ErrBadCheckpoint, ck.Epoch, ck.Epochs, ck.Step, ck.Pos, r.batch, r.data.Train.N)
+	case ck.Perm != nil && len(ck.Perm) != r.data.Train.N:
+		return fmt.Errorf("%w: permutation of %d for %d training images", ErrBadCheckpoint, len(ck.Perm), r.data.Train.N)
+	}
+	seen := make([]bool, len(ck.Perm))
+	for _, v := range ck.Perm {
+		if v < 0 || int(v) >= len(seen) || seen[v] {
+			return fmt.Errorf("%w: the data order is not a permutation of 0..%d", ErrBadCheckpoint, len(seen)-1)
+		}
+		seen[v] = true
 	}
 	for i, p := range r.params {
 		if ck.Names[i] != p.Name || len(ck.Values[i]) != len(p.Value) {

@@ -14,6 +14,9 @@ type softmaxReg struct {
 	gw, gb []float32
 	// seen, when set, is called with every training minibatch.
 	seen func(x []float32, labels []int)
+	// batch, when set, is the only number of rows Forward and LossGrad accept, as for an
+	// internal/nn Net.
+	batch int
 }
 
 func newSoftmaxReg(d, k int, rng *rand.Rand) *softmaxReg {
@@ -30,6 +33,9 @@ func (m *softmaxReg) Params() []Param {
 
 func (m *softmaxReg) Forward(x []float32) ([]float32, error) {
 	n := len(x) / m.d
+	if m.batch > 0 && n != m.batch {
+		return nil, fmt.Errorf("softmaxReg: %d rows; want %d", n, m.batch)
+	}
 	out := make([]float32, n*m.k)
 	for r := 0; r < n; r++ {
 		for c := 0; c < m.k; c++ {
@@ -46,6 +52,9 @@ func (m *softmaxReg) Forward(x []float32) ([]float32, error) {
 func (m *softmaxReg) LossGrad(x []float32, labels []int) (float64, error) {
 	if len(x) != len(labels)*m.d {
 		return 0, fmt.Errorf("softmaxReg: %d inputs for %d labels of %d", len(x), len(labels), m.d)
+	}
+	if m.batch > 0 && len(labels) != m.batch {
+		return 0, fmt.Errorf("softmaxReg: %d labels; want %d", len(labels), m.batch)
 	}
 	if m.seen != nil {
 		m.seen(x, labels)

@@ -1,10 +1,13 @@
 package train
 
 import (
+	"bytes"
 	"context"
+	"encoding/gob"
 	"errors"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -41,6 +44,7 @@ func TestLoopLearns(t *testing.T) {
 	}{{"adam", &Adam{}}, {"sgd", &SGD{Momentum: 0.9}}} {
 		t.Run(tc.name, func(t *testing.T) {
 			net, data := fakeNet(), fakeData(t)
+			net.batch = 32 // as internal/nn: every call takes exactly one batch
 			res, err := Loop(context.Background(), net, data, tc.st, fakeConfig(t.TempDir()))
 			if err != nil {
 				t.Fatal(err)
@@ -67,6 +71,7 @@ func TestLoopLearns(t *testing.T) {
 				t.Errorf("%d evaluated points; want 3", nEval)
 			}
 			// The evaluated validation loss agrees with an independent Evaluate of the final net.
+			net.batch = 17 // 200 validation images: the last batch of 13 is padded
 			vl, va, err := Evaluate(context.Background(), net, data.Val, data.Scale, data.Offset, 17)
 			if err != nil {
 				t.Fatal(err)
@@ -216,6 +221,33 @@ func TestResumeRejectsMismatch(t *testing.T) {
 	}
 	if _, err := Resume(context.Background(), fakeNet(), fakeData(t), &Adam{}, cfg, filepath.Join(dir, "missing")); err == nil {
 		t.Error("missing checkpoint accepted")
+	}
+	// Corrupt checkpoints: garbage bytes, a truncated file, a data order that is not a permutation.
+	good, err := os.ReadFile(cfg.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck, err := ReadCheckpoint(cfg.Checkpoint)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ck.Perm[0] = ck.Perm[1]
+	var buf bytes.Buffer
+	if err := gob.NewEncoder(&buf).Encode(ck); err != nil {
+		t.Fatal(err)
+	}
+	for name, b := range map[string][]byte{
+		"garbage":         []byte("not a checkpoint"),
+		"truncated":       good[:len(good)/2],
+		"not permutation": buf.Bytes(),
+	} {
+		p := filepath.Join(dir, "bad")
+		if err := os.WriteFile(p, b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := Resume(context.Background(), fakeNet(), fakeData(t), &Adam{}, cfg, p); !errors.Is(err, ErrBadCheckpoint) {
+			t.Errorf("%s checkpoint: err = %v; want ErrBadCheckpoint", name, err)
+		}
 	}
 }
 
