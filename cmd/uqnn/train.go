@@ -31,6 +31,7 @@ const (
 	trainDefaultMomentum = 0.9
 	trainDefaultCurves   = 100
 	trainCosineFloor     = 0.01
+	trainFineTuneDiv     = 10
 	trainDefaultSchedule = "cosine"
 	// trainProgressEvery is how many steps apart the plain progress lines are.
 	trainProgressEvery = 100
@@ -86,7 +87,7 @@ continues from it to the same result as an uninterrupted run. Same seed, same ou
 	f.IntVar(&o.epochs, "epochs", trainDefaultEpochs, "passes over the training split")
 	f.IntVar(&o.batch, "batch", trainDefaultBatch, "minibatch size")
 	f.StringVar(&o.optimizer, "optimizer", "adam", "adam or sgd (momentum 0.9)")
-	f.Float64Var(&o.lr, "lr", 0, fmt.Sprintf("base learning rate (default %g for adam, %g for sgd)", trainDefaultAdamLR, trainDefaultSGDLR))
+	f.Float64Var(&o.lr, "lr", 0, fmt.Sprintf("base learning rate (default %g for adam, %g for sgd; a tenth of that with --init)", trainDefaultAdamLR, trainDefaultSGDLR))
 	f.Float64Var(&o.momentum, "momentum", trainDefaultMomentum, "SGD momentum")
 	f.Float64Var(&o.wd, "weight-decay", 0, "L2 weight decay added to the gradient")
 	f.StringVar(&o.schedule, "schedule", trainDefaultSchedule, "learning-rate schedule: cosine (to 1% of --lr at the end) or constant")
@@ -196,19 +197,21 @@ func sameTrainFile(a, b string) bool {
 	return pa == pb
 }
 
+// stepper returns the optimizer and its base rate: --lr, else the optimizer's default, divided
+// by trainFineTuneDiv for --init so fine-tuning refines a trained model rather than restarting.
 func (o *trainOptions) stepper() (train.Stepper, float64) {
+	var st train.Stepper = &train.Adam{WeightDecay: o.wd}
+	lr := trainDefaultAdamLR
 	if o.optimizer == "sgd" {
-		lr := o.lr
-		if lr == 0 {
-			lr = trainDefaultSGDLR
-		}
-		return &train.SGD{Momentum: o.momentum, WeightDecay: o.wd}, lr
+		st, lr = &train.SGD{Momentum: o.momentum, WeightDecay: o.wd}, trainDefaultSGDLR
 	}
-	lr := o.lr
-	if lr == 0 {
-		lr = trainDefaultAdamLR
+	if o.init != "" {
+		lr /= trainFineTuneDiv
 	}
-	return &train.Adam{WeightDecay: o.wd}, lr
+	if o.lr != 0 {
+		lr = o.lr
+	}
+	return st, lr
 }
 
 // trainModel loads --init or builds --arch.
