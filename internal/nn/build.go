@@ -187,11 +187,16 @@ func (b *builder) value(n *onnxio.Node, i int) (*G.Node, error) {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "input %q has dtype %v; want float32", name, t.DType)
 	}
 	shape := make([]int, len(t.Dims))
+	size := 1
 	for j, d := range t.Dims {
 		shape[j] = int(d)
+		size *= int(d)
 	}
 	if len(shape) == 0 {
 		shape = []int{1}
+	}
+	if size != len(t.Float32) || size == 0 {
+		return nil, b.errorf(n, onnxio.ErrInvalidModel, "initializer %q has dims %v but %d values", name, t.Dims, len(t.Float32))
 	}
 	if b.isParam[name] {
 		val := b.shared[name]
@@ -293,8 +298,14 @@ func finalSoftmax(g *onnxio.Graph, out string) (string, []*onnxio.Node) {
 		skip = append(skip, p)
 		switch p.Op {
 		case "Identity":
+			if len(p.Inputs) == 0 {
+				return "", nil
+			}
 			out = p.Inputs[0]
 		case "Softmax":
+			if len(p.Inputs) == 0 {
+				return "", nil
+			}
 			axis := p.Int("axis", -1)
 			if axis != -1 && axis != 1 {
 				return "", nil

@@ -246,17 +246,55 @@ func TestGradientsSharedModels(t *testing.T) {
 	}
 }
 
-func TestUnsupportedOp(t *testing.T) {
-	b := newIR(13, 2, 4)
-	y := b.node("Gemm", []string{"x", b.w("G", -1, 1, 4, 3)}, "gemm")
-	y = b.node("Erf", []string{y}, "weird")
-	_, err := Build(b.output(y), Config{Batch: 2})
-	if !errors.Is(err, onnxio.ErrUnsupported) {
-		t.Fatalf("Build: error %v; want one wrapping onnxio.ErrUnsupported", err)
+// TestBuildErrors checks that ops and attributes outside the supported set, and malformed
+// nodes, give errors naming the node, op and opset, wrapping the right sentinel.
+func TestBuildErrors(t *testing.T) {
+	cases := []struct {
+		name     string
+		build    func(b *irModel) string
+		sentinel error
+		mentions []string
+	}{
+		{"unsupported op", func(b *irModel) string {
+			y := b.node("Gemm", []string{"x", b.w("G", -1, 1, 16, 3)}, "gemm")
+			return b.node("Erf", []string{y}, "weird")
+		}, onnxio.ErrUnsupported, []string{`"weird"`, "Erf", "opset 13"}},
+		{"grouped conv", func(b *irModel) string {
+			y := b.node("Reshape", []string{"x", b.ints("s", 0, 4, 2, 2)}, "rs")
+			return b.node("Conv", []string{y, b.w("W", -1, 1, 4, 2, 1, 1)}, "gconv", ia("group", 2))
+		}, onnxio.ErrUnsupported, []string{`"gconv"`, "Conv", "group 2"}},
+		{"softmax over the batch axis", func(b *irModel) string {
+			return b.node("Softmax", []string{"x"}, "sm0", ia("axis", 0))
+		}, onnxio.ErrUnsupported, []string{`"sm0"`, "Softmax", "axis 0"}},
+		{"bad perm", func(b *irModel) string {
+			return b.node("Transpose", []string{"x"}, "tp", isa("perm", []int64{0, 0}))
+		}, onnxio.ErrInvalidModel, []string{`"tp"`, "Transpose", "perm"}},
+		{"weight size mismatch", func(b *irModel) string {
+			b.m.Graph.Initializers = append(b.m.Graph.Initializers, onnxio.NewFloat32("G", []int64{16, 3}, make([]float32, 5)))
+			return b.node("MatMul", []string{"x", "G"}, "mm")
+		}, onnxio.ErrInvalidModel, []string{`"mm"`, "MatMul", `"G"`}},
+		{"reshape across the batch", func(b *irModel) string {
+			return b.node("Reshape", []string{"x", b.ints("s", -1)}, "flatall")
+		}, onnxio.ErrUnsupported, []string{`"flatall"`, "Reshape"}},
+		{"other domain", func(b *irModel) string {
+			y := b.node("Relu", []string{"x"}, "r")
+			b.m.Graph.Nodes[len(b.m.Graph.Nodes)-1].Domain = "com.microsoft"
+			return y
+		}, onnxio.ErrUnsupported, []string{`"r"`, "com.microsoft"}},
 	}
-	for _, want := range []string{`"weird"`, "Erf", "opset 13"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("error %q does not name %s", err, want)
-		}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			b := newIR(13, 2, 16)
+			out := c.build(b)
+			_, err := Build(b.output(out), Config{Batch: 2})
+			if !errors.Is(err, c.sentinel) {
+				t.Fatalf("Build: error %v; want one wrapping %v", err, c.sentinel)
+			}
+			for _, want := range c.mentions {
+				if !strings.Contains(err.Error(), want) {
+					t.Errorf("error %q does not mention %s", err, want)
+				}
+			}
+		})
 	}
 }

@@ -21,6 +21,12 @@ func (b *builder) node(n *onnxio.Node) error {
 		y   *G.Node
 		err error
 	)
+	if len(n.Outputs) == 0 || n.Outputs[0] == "" {
+		return b.errorf(n, onnxio.ErrInvalidModel, "node has no output")
+	}
+	if n.Op != "Constant" && (len(n.Inputs) == 0 || n.Inputs[0] == "") {
+		return b.errorf(n, onnxio.ErrInvalidModel, "node has no first input")
+	}
 	if shapeOps[n.Op] {
 		return b.shapeOp(n)
 	}
@@ -508,6 +514,13 @@ func (b *builder) transpose(n *onnxio.Node) (*G.Node, error) {
 			perm[i] = int(v)
 		}
 	}
+	seen := make([]bool, r)
+	for _, v := range perm {
+		if v < 0 || v >= r || seen[v] {
+			return nil, b.errorf(n, onnxio.ErrInvalidModel, "perm %v is not a permutation of 0..%d", perm, r-1)
+		}
+		seen[v] = true
+	}
 	if perm[0] != 0 {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "perm %v moves the batch axis", perm)
 	}
@@ -610,5 +623,9 @@ func (b *builder) softmax(n *onnxio.Node) (*G.Node, error) {
 	if axis != r-1 {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "axis %d for input shape %v; want the last axis", axis, x.Shape())
 	}
-	return softmax(x, n.Op == "LogSoftmax")
+	y, err := softmax(x, n.Op == "LogSoftmax")
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	return y, nil
 }
