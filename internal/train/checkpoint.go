@@ -55,7 +55,7 @@ func (r *run) writeCheckpoint(path string) error {
 		Magic: checkpointMagic, Seed: r.cfg.Seed, Batch: r.batch, TrainN: r.data.Train.N, ValN: r.data.Val.N,
 		Epochs: r.cfg.Epochs, Epoch: r.epoch, Step: r.step, Pos: r.pos, Perm: r.perm,
 		DataRNG: dr, NoiseRNG: nr, Stepper: sb, Curves: r.curves,
-		AccLoss: r.accLoss, AccN: r.accN, LastLR: r.lastLR, Images: r.images, Seconds: r.seconds,
+		AccLoss: r.accLoss, AccN: r.accN, LastLR: r.lastLR, Images: r.images, Seconds: r.elapsed(),
 	}
 	for _, p := range r.params {
 		ck.Names = append(ck.Names, p.Name)

@@ -124,7 +124,8 @@ type run struct {
 	accLoss          float64 // since the last curve point
 	accN             int
 	images           int64
-	seconds          float64 // before this call
+	seconds          float64   // spent before this call (earlier segments of a resumed run)
+	start            time.Time // when this call began
 	curves           []Point
 	lastLR           float64
 
@@ -228,32 +229,34 @@ func (r *run) lr() float64 {
 	return r.cfg.LR * r.cfg.Schedule(r.step, r.cfg.Epochs*r.perEp)
 }
 
-func (r *run) syncState(start time.Time) *State {
+func (r *run) syncState() *State {
 	s := &r.state
 	*s = State{
 		Net: r.net, Params: r.params, Epoch: r.epoch, Step: r.step,
 		StepInEpoch: r.pos / r.batch, StepsPerEpoch: r.perEp, Loss: s.Loss, LR: r.lastLR,
-		Images: r.images, Seconds: r.seconds + time.Since(start).Seconds(), Curves: r.curves, run: r,
+		Images: r.images, Seconds: r.elapsed(), Curves: r.curves, run: r,
 	}
 	return s
 }
 
-func (r *run) cancelled(ctx context.Context, start time.Time) error {
+func (r *run) cancelled(ctx context.Context) error {
 	if ctx.Err() == nil {
 		return nil
 	}
 	if r.cfg.Checkpoint == "" {
 		return fmt.Errorf("train: interrupted at epoch %d step %d: %w", r.epoch+1, r.step, ctx.Err())
 	}
-	r.seconds += time.Since(start).Seconds()
 	if err := r.writeCheckpoint(r.cfg.Checkpoint); err != nil {
 		return fmt.Errorf("train: interrupted at epoch %d step %d, and the checkpoint failed: %w (%w)", r.epoch+1, r.step, err, ctx.Err())
 	}
 	return fmt.Errorf("train: interrupted at epoch %d step %d; checkpoint %s: %w", r.epoch+1, r.step, r.cfg.Checkpoint, ctx.Err())
 }
 
+// elapsed is the time spent in this run, earlier segments (before a Resume) included.
+func (r *run) elapsed() float64 { return r.seconds + time.Since(r.start).Seconds() }
+
 func (r *run) run(ctx context.Context) (*Result, error) {
-	start := time.Now()
+	r.start = time.Now()
 	d := r.data
 	idx := make([]int, r.batch)
 	for r.epoch < r.cfg.Epochs {
@@ -265,7 +268,7 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 			r.pos = 0
 		}
 		for r.pos+r.batch <= d.Train.N {
-			if err := r.cancelled(ctx, start); err != nil {
+			if err := r.cancelled(ctx); err != nil {
 				return nil, err
 			}
 			for i := range idx {
@@ -282,7 +285,7 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 			r.state.Loss = loss
 			lr := r.lr()
 			r.lastLR = lr
-			s := r.syncState(start)
+			s := r.syncState()
 			for _, h := range r.hooks {
 				if h.AfterGrad != nil {
 					if err := h.AfterGrad(ctx, s); err != nil {
@@ -303,7 +306,7 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 				r.curves = append(r.curves, r.point(false))
 				r.accLoss, r.accN = 0, 0
 			}
-			s = r.syncState(start)
+			s = r.syncState()
 			for _, h := range r.hooks {
 				if h.AfterStep != nil {
 					if err := h.AfterStep(ctx, s); err != nil {
@@ -317,12 +320,12 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 		if r.evalN > 0 {
 			first := Set{Images: d.Train.Images[:r.evalN*d.Train.Dim], Labels: d.Train.Labels[:r.evalN], N: r.evalN, Dim: d.Train.Dim}
 			if p.TrainLoss, p.TrainAcc, err = Evaluate(ctx, r.net, first, d.Scale, d.Offset, r.batch); err != nil {
-				return nil, r.evalErr(ctx, start, err)
+				return nil, r.evalErr(ctx, err)
 			}
 		}
 		if d.Val.N > 0 {
 			if p.ValLoss, p.ValAcc, err = Evaluate(ctx, r.net, d.Val, d.Scale, d.Offset, r.batch); err != nil {
-				return nil, r.evalErr(ctx, start, err)
+				return nil, r.evalErr(ctx, err)
 			}
 		}
 		r.epoch++
@@ -330,7 +333,7 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 		p.Epoch = float64(r.epoch)
 		r.curves = append(r.curves, p)
 		r.accLoss, r.accN = 0, 0
-		s := r.syncState(start)
+		s := r.syncState()
 		for _, h := range r.hooks {
 			if h.AfterEpoch != nil {
 				if err := h.AfterEpoch(ctx, s); err != nil {
@@ -339,17 +342,16 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 			}
 		}
 	}
-	r.seconds += time.Since(start).Seconds()
-	return &Result{Epochs: r.epoch, Steps: r.step, Images: r.images, Seconds: r.seconds, Curves: r.curves}, nil
+	return &Result{Epochs: r.epoch, Steps: r.step, Images: r.images, Seconds: r.elapsed(), Curves: r.curves}, nil
 }
 
 // evalErr turns an evaluation cancelled by ctx into an interruption at the end of the epoch's
 // steps (checkpointed there); other errors pass through.
-func (r *run) evalErr(ctx context.Context, start time.Time, err error) error {
+func (r *run) evalErr(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
 		// The epoch's steps are done but its point is not recorded: the checkpoint keeps the
 		// position at the epoch's end, so Resume re-runs only the evaluation.
-		return r.cancelled(ctx, start)
+		return r.cancelled(ctx)
 	}
 	return fmt.Errorf("train: evaluating after epoch %d: %w", r.epoch+1, err)
 }

@@ -341,3 +341,29 @@ func TestLoopRejectsBadInput(t *testing.T) {
 		}
 	}
 }
+
+func TestHookCheckpointResumes(t *testing.T) {
+	// A checkpoint written by a hook after epoch 1 (periodic checkpointing) resumes to the
+	// uninterrupted result, like the one written on cancellation.
+	dir := t.TempDir()
+	cfg := fakeConfig(dir)
+	ref := fakeNet()
+	periodic := filepath.Join(dir, "epoch1")
+	save := Hook{AfterEpoch: func(_ context.Context, s *State) error {
+		if s.Epoch == 1 {
+			return s.WriteCheckpoint(periodic)
+		}
+		return nil
+	}}
+	if _, err := Loop(context.Background(), ref, fakeData(t), &Adam{}, cfg, save); err != nil {
+		t.Fatal(err)
+	}
+	net := fakeNet()
+	res, err := Resume(context.Background(), net, fakeData(t), &Adam{}, cfg, periodic)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !sameBits(paramsOf(net), paramsOf(ref)) || res.Epochs != 3 {
+		t.Errorf("resumed from the epoch-1 checkpoint: %d epochs, parameters equal %v; want 3, true", res.Epochs, sameBits(paramsOf(net), paramsOf(ref)))
+	}
+}
