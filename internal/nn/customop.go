@@ -21,6 +21,12 @@ type kernel struct {
 	f64   func(out []float64, in [][]float64)
 	grads func(inputs G.Nodes, output, grad *G.Node) (G.Nodes, error) // nil: not differentiable
 	wrt   []bool                                                      // inputs grads returns a gradient for
+
+	// cache is the output tensor, returned by every run so that a step allocates nothing
+	// large. This is safe as each run overwrites all of it before any reader (Gorgonia's
+	// register allocation keeps a value live until its last reader within the run), and a
+	// Net never runs two machines at once.
+	cache *tensor.Dense
 }
 
 // customOp adapts a kernel to Gorgonia's Op, SDOp and UsePreallocDoer interfaces.
@@ -115,11 +121,15 @@ func run(k *kernel, out G.Value, inputs []G.Value) (G.Value, error) {
 		k.f64(o, ins)
 		return G.NewF64(o[0]), nil
 	}
-	var od *tensor.Dense
-	if d, ok := out.(*tensor.Dense); ok && d != nil && d.Dtype() == dt && slices.Equal(d.Shape(), k.out) && !d.IsView() {
-		od = d
-	} else {
-		od = tensor.New(tensor.Of(dt), tensor.WithShape(k.out.Clone()...))
+	fits := func(d *tensor.Dense) bool {
+		return d != nil && d.Dtype() == dt && slices.Equal(d.Shape(), k.out) && !d.IsView()
+	}
+	od, _ := out.(*tensor.Dense)
+	if !fits(od) {
+		if !fits(k.cache) {
+			k.cache = tensor.New(tensor.Of(dt), tensor.WithShape(k.out.Clone()...))
+		}
+		od = k.cache
 	}
 	if dt == tensor.Float32 {
 		ins, err := gather[float32](k, inputs)
