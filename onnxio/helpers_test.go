@@ -1,6 +1,7 @@
 package onnxio
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"testing"
@@ -21,12 +22,21 @@ var sharedModels = []string{
 	"pytorch-op20-external/mnist.onnx",
 }
 
-// modelsDir finds ../shared/models beside the repository root (the folder holding go.mod).
+// modelsDir finds ../shared/models beside the repository root (the folder holding go.mod), or
+// skips the test.
 func modelsDir(t testing.TB) string {
 	t.Helper()
+	m, err := findModelsDir()
+	if err != nil {
+		t.Skipf("shared models not found: %v", err)
+	}
+	return m
+}
+
+func findModelsDir() (string, error) {
 	dir, err := os.Getwd()
 	if err != nil {
-		t.Fatal(err)
+		return "", err
 	}
 	for {
 		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
@@ -34,15 +44,15 @@ func modelsDir(t testing.TB) string {
 		}
 		parent := filepath.Dir(dir)
 		if parent == dir {
-			t.Skip("no go.mod above the test directory")
+			return "", fmt.Errorf("no go.mod above the test directory")
 		}
 		dir = parent
 	}
 	m := filepath.Join(dir, "..", "shared", "models")
 	if _, err := os.Stat(m); err != nil {
-		t.Skipf("shared models not found at %s: %v", m, err)
+		return "", err
 	}
-	return m
+	return m, nil
 }
 
 // tinyModel builds a small valid model: y = Relu(x·W + b) with W [4,3] and b [3] (float), and an

@@ -121,7 +121,15 @@ func (s *shapeState) set(n *Node, i int, shape []int64) {
 	}
 }
 
+// maxConstElements bounds the constants inference evaluates (shape vectors are tiny); bigger
+// results are left unevaluated so that a hostile file cannot make inference allocate much.
+const maxConstElements = 1 << 16
+
 func (s *shapeState) setConst(n *Node, i int, t *Tensor) {
+	if t.check() != nil || t.NumElements() > maxConstElements {
+		s.set(n, i, dimsOf(t))
+		return
+	}
 	if i < len(n.Outputs) && n.Outputs[i] != "" {
 		t.Name = n.Outputs[i]
 		s.shapes[t.Name] = dimsOf(t)
@@ -844,6 +852,13 @@ func (s *shapeState) constantValue(n *Node) (*Tensor, error) {
 	return nil, s.nodeError(n, ErrUnsupported, "Constant without a value, value_float(s) or value_int(s) attribute")
 }
 
+// tooBig reports whether a constant of shape dims would exceed maxConstElements (or has
+// negative dimensions), without overflowing.
+func tooBig(dims []int64) bool {
+	n, err := numElements(dims)
+	return err != nil || n > maxConstElements
+}
+
 // constReshaped propagates a constant through an op that only changes its shape.
 func (s *shapeState) constReshaped(n *Node, out []int64) {
 	if c, ok := s.consts[n.Inputs[0]]; ok {
@@ -858,6 +873,9 @@ func (s *shapeState) constGather(n *Node, ax int64, out []int64) {
 	c, ok := s.consts[n.Inputs[0]]
 	idx, ok2 := s.constInts(n, 1)
 	if !ok || !ok2 {
+		return
+	}
+	if c.check() != nil || len(c.Dims) <= int(ax) || tooBig(out) {
 		return
 	}
 	outer, inner := prod(c.Dims[:ax]), prod(c.Dims[ax+1:])
@@ -893,6 +911,9 @@ func (s *shapeState) constConcat(n *Node, ax int64, out []int64) {
 			return
 		}
 		cs = append(cs, c)
+	}
+	if tooBig(out) {
+		return
 	}
 	outer := prod(out[:ax])
 	t := &Tensor{DType: cs[0].DType, Dims: slices.Clone(out)}
@@ -945,6 +966,9 @@ func (s *shapeState) constArith(n *Node, out []int64) {
 	a, ok1 := s.consts[n.Inputs[0]]
 	b, ok2 := s.consts[n.Inputs[1]]
 	if !ok1 || !ok2 || a.DType != Int64 || b.DType != Int64 {
+		return
+	}
+	if tooBig(out) {
 		return
 	}
 	size := prod(out)
