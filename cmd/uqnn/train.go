@@ -74,7 +74,8 @@ trained on. At the end the test set (10,000 images) is evaluated through the tra
 Writes OUT.onnx, OUT.curves.csv and OUT.curves.png (learning curves: training loss every
 --curves-every steps, training and validation loss and accuracy at each epoch end); OUT's .onnx
 extension is dropped for the side files. Ctrl-C writes OUT.ckpt; the same command with --resume
-continues from it to the same result as an uninterrupted run. Same seed, same output, bit for bit.`,
+continues from it (with the same flags) to the same result as an uninterrupted run. Same seed,
+same output, bit for bit.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			o.archSet = cmd.Flags().Changed("arch")
 			return runTrain(cmd.Context(), g, o)

@@ -1,11 +1,13 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -211,4 +213,46 @@ func TestTrainInitKeepsInterface(t *testing.T) {
 		t.Errorf("metadata %s = %q; want -1..1", fixtures.MetaPreprocess, v)
 	}
 	checkORTAccuracy(t, o.out, rep.Preprocess.Preprocess, rep.Test)
+}
+
+func TestTrainCtrlCWritesCheckpoint(t *testing.T) {
+	// The real binary, the real signal: SIGINT after the first progress line stops with exit
+	// code 130, a checkpoint beside the output and a hint to --resume.
+	testenv.MNIST(t)
+	dir := t.TempDir()
+	out := filepath.Join(dir, "zoo.onnx")
+	cmd := exec.Command(uqnnBin, "train", "--arch", "zoo", "--epochs", "1", "-o", out)
+	stderr, err := cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	sc := bufio.NewScanner(stderr)
+	var log strings.Builder
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+		if strings.HasPrefix(sc.Text(), "epoch 1/1 step ") {
+			cmd.Process.Signal(os.Interrupt)
+			break
+		}
+	}
+	for sc.Scan() {
+		log.WriteString(sc.Text() + "\n")
+	}
+	err = cmd.Wait()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
+		t.Fatalf("exit: %v; want code %d\nstderr:\n%s", err, exitInterrupted, log.String())
+	}
+	if _, err := train.ReadCheckpoint(pathsFor(out).ckpt); err != nil {
+		t.Errorf("checkpoint: %v", err)
+	}
+	if !strings.Contains(log.String(), "--resume") {
+		t.Errorf("stderr lacks the --resume hint:\n%s", log.String())
+	}
+	if _, err := os.Stat(out); !os.IsNotExist(err) {
+		t.Errorf("%s written by an interrupted run", out)
+	}
 }
