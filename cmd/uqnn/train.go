@@ -367,8 +367,10 @@ func runTrain(ctx context.Context, g *globals, o trainOptions) error {
 	if err := writeCurves(paths, res.Curves, modelName(&o)); err != nil {
 		return err
 	}
-	if o.resume {
-		os.Remove(paths.ckpt) // consumed: the run it belonged to is complete
+	// A checkpoint beside OUT belongs to this run (resumed) or to an earlier interrupted one
+	// that this complete run supersedes.
+	if err := os.Remove(paths.ckpt); err != nil && !os.IsNotExist(err) {
+		return fmt.Errorf("train: removing the finished run's checkpoint: %w", err)
 	}
 	last := res.Curves[len(res.Curves)-1]
 	nParams := 0

@@ -100,3 +100,32 @@ func TestSchedules(t *testing.T) {
 		}
 	}
 }
+
+func TestFakeNetGradient(t *testing.T) {
+	// The analytic gradient of the test model against central finite differences in float64
+	// arithmetic over float32 parameters: h = 1e-2 keeps the float32 rounding of the loss
+	// (~1e-7 relative) well below the O(h²) truncation, which bounds the error near 1e-4.
+	const h, tol = 1e-2, 2e-3
+	net := fakeNet()
+	data := fakeData(t)
+	x := make([]float32, 8*fakeDim)
+	y := make([]int, 8)
+	fill(data.Train, []int{0, 1, 2, 3, 4, 5, 6, 7}, data.Scale, 0, x, y)
+	if _, err := net.LossGrad(x, y); err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range net.Params() {
+		g := append([]float32(nil), p.Grad...)
+		for _, i := range []int{0, 1, len(p.Value) / 2, len(p.Value) - 1} {
+			v := p.Value[i]
+			p.Value[i] = v + h
+			lp, _ := net.LossGrad(x, y)
+			p.Value[i] = v - h
+			lm, _ := net.LossGrad(x, y)
+			p.Value[i] = v
+			if fd := (lp - lm) / (2 * h); math.Abs(fd-float64(g[i])) > tol {
+				t.Errorf("%s[%d]: analytic %v; finite difference %v", p.Name, i, g[i], fd)
+			}
+		}
+	}
+}
