@@ -14,8 +14,8 @@ import (
 // agree to a few ulps (internal/nn's TestMatchesORT checks the logits themselves).
 const gorgoniaProbTol = 1e-4
 
-// TestGorgoniaProbsMatchORT runs an odd image count (a partial last batch) through both
-// engines on a fixed-batch and a free-batch model.
+// TestGorgoniaProbsMatchORT runs an image count that leaves a partial last batch through both
+// engines on every good shared model, each with its reference preprocessing.
 func TestGorgoniaProbsMatchORT(t *testing.T) {
 	dir := testenv.SharedModels(t)
 	testenv.ORT(t)
@@ -23,12 +23,13 @@ func TestGorgoniaProbsMatchORT(t *testing.T) {
 	const n = 150
 	raw := ds.Test.Float(0, n)
 	for _, sm := range testenv.GoodModels {
-		if sm.File != "pytorch-lenet5-op9-batch10.onnx" && sm.File != "pytorch-cnn-op11.onnx" {
-			continue
-		}
 		t.Run(sm.File, func(t *testing.T) {
 			path := filepath.Join(dir, sm.File)
-			c, err := ort.Open(path, ort.Presets[0], ort.Options{})
+			pp, _, err := ort.ParsePreprocess(sm.Preprocess)
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := ort.Open(path, pp, ort.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -37,7 +38,7 @@ func TestGorgoniaProbsMatchORT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := gorgoniaProbs(context.Background(), path, ort.Presets[0], raw, n, c.MaxBatch())
+			got, err := gorgoniaProbs(context.Background(), path, pp, raw, n, c.MaxBatch())
 			if err != nil {
 				t.Fatal(err)
 			}
