@@ -14,8 +14,12 @@
 //	c := m.Clone()                                // deep copy
 //	b, err := m.Encode()                          // all tensors inline
 //	err = m.Save("out.onnx", onnxio.SaveOptions{ExternalData: true}) // atomic; big tensors in out.onnx.data
-//	shapes, err := onnxio.InferShapes(m, batch)   // static shape of every value
-//	err = onnxio.FoldConstants(m)                 // shape subgraphs become initializers
+//	onnxio.WriteFileAtomic(path, data)            // temp file + rename, for any output
+//	m.ExternalFiles()                             // data files Load read (for sizes, never overwrite)
+//	onnxio.FreeBatch(m)                           // inputs have a free leading dimension
+//	shapes, err := onnxio.InferShapes(m, batch)   // static shape of every value (batch <= 0: fixed)
+//	err = onnxio.FoldConstants(m)                 // Constant nodes and int64 shape subgraphs become
+//	                                              // initializers; dynamic Reshape targets become static
 //
 // # Data model and invariants
 //

@@ -51,6 +51,8 @@ type inspectReport struct {
 	Opsets          []inspectOpset `json:"opsets"`
 	Inputs          []inspectValue `json:"inputs"`
 	Outputs         []inspectValue `json:"outputs"`
+	ShapeBatch      int            `json:"shape_batch"`           // batch size of the inferred node shapes
+	ShapeError      string         `json:"shape_error,omitempty"` // why shapes could not be inferred
 	Nodes           []inspectNode  `json:"nodes"`
 	Params          []inspectParam `json:"params"`
 	Constants       []inspectParam `json:"constants"` // non-float initializers (shapes, indices)
@@ -75,6 +77,8 @@ type inspectNode struct {
 	Domain  string   `json:"domain,omitempty"`
 	Inputs  []string `json:"inputs"`
 	Outputs []string `json:"outputs"`
+	// OutputShapes are the inferred static shapes of Outputs at ShapeBatch (nil if unknown).
+	OutputShapes [][]int64 `json:"output_shapes"`
 }
 
 type inspectParam struct {
@@ -131,8 +135,20 @@ func inspectModel(path string) (*inspectReport, error) {
 	for _, v := range m.Graph.Outputs {
 		rep.Outputs = append(rep.Outputs, valueOf(v))
 	}
+	rep.ShapeBatch = 1
+	if !onnxio.FreeBatch(m) {
+		rep.ShapeBatch = 0 // the model's own
+	}
+	shapes, err := onnxio.InferShapes(m, rep.ShapeBatch)
+	if err != nil {
+		rep.ShapeError = err.Error()
+	}
 	for _, n := range m.Graph.Nodes {
-		rep.Nodes = append(rep.Nodes, inspectNode{Name: n.Name, Op: n.Op, Domain: n.Domain, Inputs: n.Inputs, Outputs: n.Outputs})
+		in := inspectNode{Name: n.Name, Op: n.Op, Domain: n.Domain, Inputs: n.Inputs, Outputs: n.Outputs}
+		for _, o := range n.Outputs {
+			in.OutputShapes = append(in.OutputShapes, shapes[o])
+		}
+		rep.Nodes = append(rep.Nodes, in)
 	}
 	for _, t := range m.Graph.Initializers {
 		p := inspectParam{Name: t.Name, DType: t.DType.String(), Shape: t.Dims, Count: t.NumElements()}
@@ -210,13 +226,28 @@ func (r *inspectReport) print(w io.Writer) error {
 	for _, v := range r.Outputs {
 		fmt.Fprintf(tw, "%s\t%s\t%s\n", v.Name, v.DType, shapeString(v.Shape))
 	}
-	fmt.Fprintf(tw, "\nNODE (%d)\tOP\tINPUTS -> OUTPUTS\n", len(r.Nodes))
+	batch := "batch 1"
+	if r.ShapeBatch == 0 {
+		batch = "fixed batch"
+	}
+	fmt.Fprintf(tw, "\nNODE (%d)\tOP\tINPUTS -> OUTPUTS\tSHAPE (%s)\n", len(r.Nodes), batch)
 	for _, n := range r.Nodes {
 		op := n.Op
 		if n.Domain != "" {
 			op = n.Domain + "." + op
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s -> %s\n", n.Name, op, strings.Join(n.Inputs, ", "), strings.Join(n.Outputs, ", "))
+		var shapes []string
+		for _, s := range n.OutputShapes {
+			if s == nil {
+				shapes = append(shapes, "?")
+			} else {
+				shapes = append(shapes, fmt.Sprint(s))
+			}
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s -> %s\t%s\n", n.Name, op, strings.Join(n.Inputs, ", "), strings.Join(n.Outputs, ", "), strings.Join(shapes, " "))
+	}
+	if r.ShapeError != "" {
+		fmt.Fprintf(tw, "shapes not inferred: %s\n", r.ShapeError)
 	}
 	fmt.Fprintf(tw, "\nPARAMETER (%d)\tSHAPE\tCOUNT\tNON-ZEROS\n", len(r.Params))
 	for _, p := range r.Params {
