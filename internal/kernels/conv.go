@@ -67,15 +67,24 @@ func (g ConvGeom) YShape() [4]int { return [4]int{g.N, g.M, g.OH, g.OW} }
 func (g ConvGeom) k() int { return g.C * g.KH * g.KW }
 func (g ConvGeom) p() int { return g.OH * g.OW }
 
-// Conv is a convolution with its reusable workspaces. Forward keeps the im2col matrix of its
-// input so that a following BackwardFilterFromCol needs no second im2col.
+// colLimit bounds the im2col workspace in elements (32 MiB of float32): larger batches are
+// processed in chunks of images, so evaluating a whole test set in one graph stays in memory.
+// A variable only so tests can force chunking.
+var colLimit = 1 << 23
+
+// chunk is the number of images processed per im2col chunk.
+func (g ConvGeom) chunk() int { return max(1, min(g.N, colLimit/(g.k()*g.p()))) }
+
+// Conv is a convolution with its reusable workspaces. When the batch fits one chunk, Forward
+// keeps the im2col matrix of its input so that a following BackwardFilterFromCol needs no
+// second im2col.
 type Conv[T Float] struct {
 	G        ConvGeom
-	col      []T // [K, N·P]: im2col of the last Forward input (when colValid)
+	col      []T // [K, n·P]: im2col of the current chunk
 	colValid bool
-	colSrc   *T  // first element of the input col was built from
-	dcol     []T // [K, N·P]: gradient of col
-	buf      []T // [M, N·P]: GEMM output / gathered output gradient
+	colSrc   *T  // first element of the input col was built from, when colValid
+	dcol     []T // [K, n·P]: gradient of col
+	buf      []T // [M, n·P]: GEMM output / gathered output gradient
 }
 
 // NewConv returns a convolution workspace for geometry g.
@@ -94,6 +103,17 @@ func checkLen(what string, got, want int) {
 	}
 }
 
+// chunks calls fn for consecutive image ranges of at most g.chunk() images, with the
+// geometry of that range and its first image.
+func (g ConvGeom) chunks(fn func(gc ConvGeom, n0 int)) {
+	nb := g.chunk()
+	for n0 := 0; n0 < g.N; n0 += nb {
+		gc := g
+		gc.N = min(nb, g.N-n0)
+		fn(gc, n0)
+	}
+}
+
 // Forward computes y = conv(x, w) + b. b may be nil (no bias); otherwise it has M elements.
 func (c *Conv[T]) Forward(x, w, b, y []T) {
 	g := c.G
@@ -103,10 +123,20 @@ func (c *Conv[T]) Forward(x, w, b, y []T) {
 	if b != nil {
 		checkLen("conv b", len(b), g.M)
 	}
+	c.colValid = false
+	xs, ys := g.C*g.H*g.W, g.M*g.p()
+	g.chunks(func(gc ConvGeom, n0 int) {
+		c.forwardChunk(gc, x[n0*xs:(n0+gc.N)*xs], w, b, y[n0*ys:(n0+gc.N)*ys])
+	})
+	if g.chunk() >= g.N {
+		c.colValid, c.colSrc = true, &x[0]
+	}
+}
+
+func (c *Conv[T]) forwardChunk(g ConvGeom, x, w, b, y []T) {
 	K, P, NP := g.k(), g.p(), g.N*g.p()
 	c.col = grow(c.col, K*NP)
 	im2col(g, x, c.col)
-	c.colValid, c.colSrc = true, &x[0]
 	if g.N == 1 {
 		Gemm(false, false, g.M, P, K, 1, w, K, c.col, NP, 0, y, P)
 		if b != nil {
@@ -143,9 +173,9 @@ func addConst[T Float](x []T, a T) {
 	}
 }
 
-// gatherDY returns the output gradient as an [M, N·P] matrix (dy itself when N is 1).
-func (c *Conv[T]) gatherDY(dy []T) []T {
-	g := c.G
+// gatherDY returns the output gradient of a chunk as an [M, n·P] matrix (dy itself for one
+// image).
+func (c *Conv[T]) gatherDY(g ConvGeom, dy []T) []T {
 	P, NP := g.p(), g.N*g.p()
 	if g.N == 1 {
 		return dy[:g.M*P]
@@ -169,11 +199,14 @@ func (c *Conv[T]) BackwardData(w, dy, dx []T) {
 	checkLen("conv w", len(w), g.WSize())
 	checkLen("conv dy", len(dy), g.YSize())
 	checkLen("conv dx", len(dx), g.XSize())
-	K, NP := g.k(), g.N*g.p()
-	dyb := c.gatherDY(dy)
-	c.dcol = grow(c.dcol, K*NP)
-	Gemm(true, false, K, NP, g.M, 1, w, K, dyb, NP, 0, c.dcol, NP)
-	col2im(g, c.dcol, dx)
+	xs, ys := g.C*g.H*g.W, g.M*g.p()
+	g.chunks(func(gc ConvGeom, n0 int) {
+		K, NP := gc.k(), gc.N*gc.p()
+		dyb := c.gatherDY(gc, dy[n0*ys:(n0+gc.N)*ys])
+		c.dcol = grow(c.dcol, K*NP)
+		Gemm(true, false, K, NP, gc.M, 1, w, K, dyb, NP, 0, c.dcol, NP)
+		col2im(gc, c.dcol, dx[n0*xs:(n0+gc.N)*xs])
+	})
 }
 
 // BackwardFilter computes dw (and db when not nil) from the input x and the output gradient
@@ -181,15 +214,27 @@ func (c *Conv[T]) BackwardData(w, dy, dx []T) {
 func (c *Conv[T]) BackwardFilter(x, dy, dw, db []T) {
 	g := c.G
 	checkLen("conv x", len(x), g.XSize())
-	c.col = grow(c.col, g.k()*g.N*g.p())
-	im2col(g, x, c.col)
-	c.colValid, c.colSrc = true, &x[0]
-	c.BackwardFilterFromCol(dy, dw, db)
+	checkLen("conv dy", len(dy), g.YSize())
+	checkLen("conv dw", len(dw), g.WSize())
+	if db != nil {
+		checkLen("conv db", len(db), g.M)
+	}
+	c.colValid = false
+	xs, ys := g.C*g.H*g.W, g.M*g.p()
+	g.chunks(func(gc ConvGeom, n0 int) {
+		c.col = grow(c.col, gc.k()*gc.N*gc.p())
+		im2col(gc, x[n0*xs:(n0+gc.N)*xs], c.col)
+		c.filterChunk(gc, dy[n0*ys:(n0+gc.N)*ys], dw, db, n0 > 0)
+	})
+	if g.chunk() >= g.N {
+		c.colValid, c.colSrc = true, &x[0]
+	}
 }
 
 // BackwardFilterReuse is BackwardFilter that skips im2col when x is the slice (same first
-// element) the last Forward or BackwardFilter saw. The caller guarantees that x's contents did
-// not change in between, as holds within one run of a Gorgonia program.
+// element) the last Forward or BackwardFilter saw and the batch fit one chunk. The caller
+// guarantees that x's contents did not change in between, as holds within one run of a
+// Gorgonia program.
 func (c *Conv[T]) BackwardFilterReuse(x, dy, dw, db []T) {
 	checkLen("conv x", len(x), c.G.XSize())
 	if c.colValid && c.colSrc == &x[0] {
@@ -201,24 +246,40 @@ func (c *Conv[T]) BackwardFilterReuse(x, dy, dw, db []T) {
 
 // BackwardFilterFromCol is BackwardFilter using the im2col matrix kept by the last Forward or
 // BackwardFilter call on c; the caller guarantees that input has not changed since. It panics
-// when no such call happened.
+// when no such matrix is kept (no call yet, or a batch larger than one chunk).
 func (c *Conv[T]) BackwardFilterFromCol(dy, dw, db []T) {
 	g := c.G
 	if !c.colValid {
-		panic("kernels: Conv.BackwardFilterFromCol called before Forward")
+		panic("kernels: Conv.BackwardFilterFromCol without a kept im2col matrix")
 	}
 	checkLen("conv dy", len(dy), g.YSize())
 	checkLen("conv dw", len(dw), g.WSize())
-	K, P, NP := g.k(), g.p(), g.N*g.p()
-	dyb := c.gatherDY(dy)
-	Gemm(false, true, g.M, K, NP, 1, dyb, NP, c.col, NP, 0, dw, K)
 	if db != nil {
 		checkLen("conv db", len(db), g.M)
-		for m := 0; m < g.M; m++ {
-			var s T
-			for _, v := range dyb[m*NP : m*NP+g.N*P] {
-				s += v
-			}
+	}
+	c.filterChunk(g, dy, dw, db, false)
+}
+
+// filterChunk computes (accumulate false) or adds (true) the chunk's dw and db from c.col.
+func (c *Conv[T]) filterChunk(g ConvGeom, dy, dw, db []T, accumulate bool) {
+	K, NP := g.k(), g.N*g.p()
+	dyb := c.gatherDY(g, dy)
+	var beta T
+	if accumulate {
+		beta = 1
+	}
+	Gemm(false, true, g.M, K, NP, 1, dyb, NP, c.col, NP, beta, dw, K)
+	if db == nil {
+		return
+	}
+	for m := 0; m < g.M; m++ {
+		var s T
+		for _, v := range dyb[m*NP : (m+1)*NP] {
+			s += v
+		}
+		if accumulate {
+			db[m] += s
+		} else {
 			db[m] = s
 		}
 	}

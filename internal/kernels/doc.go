@@ -13,9 +13,12 @@
 //   - Pooling output sizes use floor division (ONNX ceil_mode 0); average pooling excludes
 //     padded cells from the divisor (ONNX count_include_pad 0).
 //   - Workspaces (Conv, the col buffers) are reused across calls; a Conv value is not safe for
-//     concurrent use, but distinct values are.
-//   - OpenBLAS' thread count is process-wide; SetThreads changes it for every caller. The
-//     package sets 2 threads at init.
+//     concurrent use, but distinct values are. The im2col buffer is bounded (colLimit): larger
+//     batches are processed in chunks of images.
+//   - Threads: the package sets OpenBLAS to one thread at init and instead splits each large
+//     GEMM, and the batch loops, across Threads() goroutines (DefaultThreads = 2). OpenBLAS'
+//     own pool busy-waits and made steps 2-3x slower on a shared, oversubscribed machine.
+//     SetThreads and SetOpenBLASThreads are process-wide.
 //
 // Nothing here imports Gorgonia; internal/nn/gops wraps these kernels as Gorgonia ops.
 package kernels

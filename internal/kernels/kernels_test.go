@@ -474,3 +474,42 @@ func boolF(b bool) float64 {
 	}
 	return 0
 }
+
+// TestConvChunkedMatchesWhole forces the image-chunked path (a small colLimit) and compares
+// it with the one-chunk path; both run the same per-element arithmetic except the weight
+// gradient's sum over chunks.
+func TestConvChunkedMatchesWhole(t *testing.T) {
+	r := rand.New(rand.NewPCG(15, 16))
+	for _, tc := range convCases {
+		g, err := NewConvGeom(tc.x, tc.w, tc.pads, tc.strides, tc.dilations)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, w, b := randSlice[float64](r, g.XSize()), randSlice[float64](r, g.WSize()), randSlice[float64](r, g.M)
+		dy := randSlice[float64](r, g.YSize())
+		run := func() (y, dx, dw, db []float64) {
+			y, dx, dw, db = make([]float64, g.YSize()), make([]float64, g.XSize()), make([]float64, g.WSize()), make([]float64, g.M)
+			c := NewConv[float64](g)
+			c.Forward(x, w, b, y)
+			c.BackwardData(w, dy, dx)
+			c.BackwardFilterReuse(x, dy, dw, db)
+			return
+		}
+		y0, dx0, dw0, db0 := run()
+		old := colLimit
+		colLimit = g.k() * g.p() * 2 // two images per chunk
+		y1, dx1, dw1, db1 := run()
+		colLimit = old
+		if g.chunk() < g.N {
+			t.Fatalf("%+v: colLimit restore failed", tc)
+		}
+		for _, chk := range []struct {
+			name string
+			a, b []float64
+		}{{"y", y1, y0}, {"dx", dx1, dx0}, {"dw", dw1, dw0}, {"db", db1, db0}} {
+			if e := maxRelErr(chk.a, chk.b); e > refTol64 {
+				t.Errorf("%+v %s: chunked vs whole max rel err %g", tc, chk.name, e)
+			}
+		}
+	}
+}
