@@ -436,6 +436,8 @@ func TestGraphChecks(t *testing.T) {
 		{"undefined output", func(g *onnxpb.GraphProto) { g.Output[0].Name = proto.String("nope") }, `graph output "nope"`},
 		{"duplicate initializer", func(g *onnxpb.GraphProto) { g.Initializer[1].Name = proto.String("W") }, `initializer "W" appears twice`},
 		{"no op", func(g *onnxpb.GraphProto) { g.Node[2].OpType = nil }, "has no op_type"},
+		{"two producers", func(g *onnxpb.GraphProto) { g.Node[2].Output[0] = "xw" }, `node "relu" (Relu): output "xw" is already defined`},
+		{"output shadows initializer", func(g *onnxpb.GraphProto) { g.Node[0].Output[0] = "b" }, `output "b" is already defined`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

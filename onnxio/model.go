@@ -178,6 +178,12 @@ func (g *Graph) TopoOrder() ([]*Node, error) {
 	produced := make(map[string]bool)
 	for _, n := range g.Nodes {
 		for _, out := range n.Outputs {
+			if out == "" {
+				continue
+			}
+			if produced[out] || defined[out] {
+				return nil, fmt.Errorf("node %q (%s): output %q is already defined (ONNX values have one producer): %w", n.Name, n.Op, out, ErrInvalidModel)
+			}
 			produced[out] = true
 		}
 	}

@@ -60,12 +60,16 @@ func TestInspectJSON(t *testing.T) {
 			var rep struct {
 				UQNNVersion   string `json:"uqnn_version"`
 				Producer      string
-				IRVersion     int64 `json:"ir_version"`
-				FileBytes     int64 `json:"file_bytes"`
-				TotalParams   int64 `json:"total_params"`
-				TotalNonZeros int64 `json:"total_nonzeros"`
-				Nodes         []struct{ Op string }
-				Inputs        []struct {
+				IRVersion     int64  `json:"ir_version"`
+				FileBytes     int64  `json:"file_bytes"`
+				TotalParams   int64  `json:"total_params"`
+				TotalNonZeros int64  `json:"total_nonzeros"`
+				ShapeError    string `json:"shape_error"`
+				Nodes         []struct {
+					Op           string
+					OutputShapes [][]int64 `json:"output_shapes"`
+				}
+				Inputs []struct {
 					Name  string
 					Shape []any
 				}
@@ -79,6 +83,13 @@ func TestInspectJSON(t *testing.T) {
 				t.Errorf("got version %q producer %q IR %d nodes %d params %d (nz %d) bytes %d; want %q %d %d %d %d",
 					rep.UQNNVersion, rep.Producer, rep.IRVersion, len(rep.Nodes), rep.TotalParams, rep.TotalNonZeros, rep.FileBytes,
 					tc.producer, tc.ir, tc.nodes, tc.params, tc.fileBytes)
+			}
+			if rep.ShapeError != "" || len(rep.Nodes) == 0 {
+				t.Fatalf("shape inference failed: %s", rep.ShapeError)
+			}
+			// The last node computes the logits: [batch, 10] with batch 1 (free) or the fixed 1.
+			if last := rep.Nodes[len(rep.Nodes)-1].OutputShapes; len(last) != 1 || len(last[0]) != 2 || last[0][0] != 1 || last[0][1] != 10 {
+				t.Errorf("last node output shapes %v; want [[1 10]]", last)
 			}
 			if len(rep.Inputs) != 1 || rep.Inputs[0].Name != tc.input {
 				t.Errorf("inputs %+v; want one called %q", rep.Inputs, tc.input)
