@@ -230,3 +230,46 @@ func TestBuildErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestTransposedInput feeds Conv2D from an NHWC input through gorgonia's Transpose (as the
+// keras2onnx models do) and compares with feeding the NCHW tensor directly.
+func TestTransposedInput(t *testing.T) {
+	r := rand.New(rand.NewPCG(21, 22))
+	dt := tensor.Float64
+	nchw := randTensor(r, dt, 2, 3, 6, 5)
+	nhwcT, err := tensor.Transpose(nchw, 0, 2, 3, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nhwc := nhwcT.(*tensor.Dense).Materialize().(*tensor.Dense)
+	wv := randTensor(r, dt, 4, 3, 3, 3)
+	var outs [2][]float64
+	for i := range outs {
+		g := gorgonia.NewGraph()
+		w := gorgonia.NewTensor(g, dt, 4, gorgonia.WithShape(4, 3, 3, 3), gorgonia.WithName("w"), gorgonia.WithValue(wv))
+		var x *gorgonia.Node
+		if i == 0 {
+			x = gorgonia.NewTensor(g, dt, 4, gorgonia.WithShape(2, 3, 6, 5), gorgonia.WithName("x"), gorgonia.WithValue(nchw))
+		} else {
+			in := gorgonia.NewTensor(g, dt, 4, gorgonia.WithShape(2, 6, 5, 3), gorgonia.WithName("x"), gorgonia.WithValue(nhwc))
+			if x, err = gorgonia.Transpose(in, 0, 3, 1, 2); err != nil {
+				t.Fatal(err)
+			}
+		}
+		y, err := Conv2D(x, w, nil, ConvParams{Pads: [4]int{1, 1, 1, 1}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := gorgonia.NewTapeMachine(g)
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		outs[i] = append([]float64(nil), y.Value().Data().([]float64)...)
+		m.Close()
+	}
+	for j := range outs[0] {
+		if math.Abs(outs[0][j]-outs[1][j]) > stockTol {
+			t.Fatalf("[%d]: via transpose %v; direct %v", j, outs[1][j], outs[0][j])
+		}
+	}
+}

@@ -42,15 +42,20 @@ func fnType(ranks ...int) hm.Type {
 	return hm.NewFnType(ts...)
 }
 
-// dense returns v as a contiguous *tensor.Dense of a float dtype, or an error naming the op
-// and argument.
+// dense returns v as a contiguous *tensor.Dense of a float dtype (views are copied out), or
+// an error naming the op and argument.
 func dense(op string, arg string, v gorgonia.Value) (*tensor.Dense, error) {
 	t, ok := v.(*tensor.Dense)
 	if !ok {
 		return nil, fmt.Errorf("gops: %s: %s is %T; want *tensor.Dense", op, arg, v)
 	}
-	if t.RequiresIterator() {
-		return nil, fmt.Errorf("gops: %s: %s (shape %v) is a non-contiguous view; want contiguous data", op, arg, t.Shape())
+	if t.IsView() {
+		// A slice or transpose view (e.g. after an NHWC→NCHW Transpose): copy it out.
+		m, ok := t.Materialize().(*tensor.Dense)
+		if !ok {
+			return nil, fmt.Errorf("gops: %s: %s (shape %v) is a view that does not materialize to *tensor.Dense", op, arg, t.Shape())
+		}
+		t = m
 	}
 	if dt := t.Dtype(); dt != tensor.Float32 && dt != tensor.Float64 {
 		return nil, fmt.Errorf("gops: %s: %s has dtype %v; want float32 or float64", op, arg, dt)
