@@ -8,6 +8,7 @@ import "C"
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -112,9 +113,9 @@ func Dgemm(transA, transB bool, m, n, k int, alpha float64, a []float64, lda int
 const minSplitGemm = 1 << 18
 
 // Gemm computes C = alpha·op(A)·op(B) + beta·C (row-major) by element type, splitting C's
-// longer dimension across Threads() goroutines when the product is large.
+// longer dimension across Threads() goroutines (at most GOMAXPROCS) when the product is large.
 func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
-	parts := Threads()
+	parts := min(Threads(), runtime.GOMAXPROCS(0))
 	if parts <= 1 || m*n*k < minSplitGemm || max(m, n) < 2*16 {
 		gemm1(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
