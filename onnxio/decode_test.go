@@ -572,3 +572,30 @@ func TestSetFloat32AndClone(t *testing.T) {
 		t.Errorf("after SetFloat32 and encode, b = %v", got)
 	}
 }
+
+// TestSparseInitializerKept checks that a sparse initializer (not modelled) defines its value
+// for the graph checks and survives the round trip.
+func TestSparseInitializerKept(t *testing.T) {
+	p := tinyModel()
+	p.Graph.Initializer = slices.DeleteFunc(p.Graph.Initializer, func(t *onnxpb.TensorProto) bool { return t.GetName() == "b" })
+	p.Graph.SparseInitializer = []*onnxpb.SparseTensorProto{{
+		Dims:    []int64{3},
+		Values:  &onnxpb.TensorProto{Name: proto.String("b"), DataType: proto.Int32(int32(Float)), Dims: []int64{1}, FloatData: []float32{5}},
+		Indices: &onnxpb.TensorProto{DataType: proto.Int32(int32(Int64)), Dims: []int64{1}, Int64Data: []int64{2}},
+	}}
+	m, err := Decode(mustMarshal(t, p), "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := m.Encode()
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := &onnxpb.ModelProto{}
+	if err := proto.Unmarshal(b, q); err != nil {
+		t.Fatal(err)
+	}
+	if !proto.Equal(q.Graph.SparseInitializer[0], p.Graph.SparseInitializer[0]) {
+		t.Errorf("sparse initializer changed: %v", q.Graph.SparseInitializer)
+	}
+}

@@ -175,6 +175,11 @@ func (g *Graph) TopoOrder() ([]*Node, error) {
 	for _, t := range g.Initializers {
 		defined[t.Name] = true
 	}
+	if g.pb != nil {
+		for _, sp := range g.pb.GetSparseInitializer() { // kept as they are, but they define values
+			defined[sp.GetValues().GetName()] = true
+		}
+	}
 	produced := make(map[string]bool)
 	for _, n := range g.Nodes {
 		for _, out := range n.Outputs {
