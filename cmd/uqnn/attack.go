@@ -187,7 +187,7 @@ func runAttack(ctx context.Context, g *globals, o attackOptions) error {
 		return err
 	}
 	cfg := o.config()
-	if err := checkOutputDir(o.out, o.resume); err != nil {
+	if err := checkOutputDir(o.out, o.resume, false); err != nil {
 		return err
 	}
 	m, err := loadMNIST(o.data)
@@ -206,6 +206,9 @@ func runAttack(ctx context.Context, g *globals, o attackOptions) error {
 	clf := c.WithPreprocess(pp.Preprocess)
 	sum, err := fileSHA256(o.model)
 	if err != nil {
+		return err
+	}
+	if err := checkOutputDir(o.out, o.resume, true); err != nil {
 		return err
 	}
 	params := attackParams{
@@ -302,13 +305,17 @@ func runAttack(ctx context.Context, g *globals, o attackOptions) error {
 	return printAttack(g.stdout, rep)
 }
 
-// checkOutputDir creates DIR, and refuses one that holds another run unless resuming.
-func checkOutputDir(dir string, resume bool) error {
+// checkOutputDir refuses a DIR that is a file or holds another run (unless resuming), and
+// creates it when create is set (once the model and data have been checked, so that bad input
+// leaves nothing behind).
+func checkOutputDir(dir string, resume, create bool) error {
 	if st, err := os.Stat(dir); err == nil && !st.IsDir() {
 		return usagef("-o %s: is a file; want a folder", dir)
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return fmt.Errorf("attack: -o %s: %w", dir, err)
+	if create {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			return fmt.Errorf("attack: -o %s: %w", dir, err)
+		}
 	}
 	if resume {
 		return nil
