@@ -24,6 +24,9 @@ type builder struct {
 	isParam    map[string]bool
 	modelBatch int             // the model's own batch dimension, or -1 when free
 	noGrad     map[string]bool // memo of dataOnly
+	// reluBeforePool maps the output of a Relu whose only reader is a MaxPool to the Relu's
+	// input: the MaxPool node builds max-pool then ReLU (see poolFirst).
+	reluBeforePool map[string]*G.Node
 }
 
 // constInputs lists, per op, the input positions that are constants rather than parameters.
@@ -59,6 +62,7 @@ func build(m *onnxio.Model, cfg Config, shared map[string]*tensor.Dense) (*Net, 
 		m: m, cfg: cfg, dt: tensor.Float32, g: G.NewGraph(),
 		env: map[string]*G.Node{}, consts: map[string]*onnxio.Tensor{},
 		params: map[string]*Param{}, shared: shared, isParam: map[string]bool{}, noGrad: map[string]bool{},
+		reluBeforePool: map[string]*G.Node{},
 	}
 	if cfg.Float64 {
 		b.dt = tensor.Float64

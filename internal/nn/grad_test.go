@@ -120,6 +120,15 @@ func opModels() []opModel {
 	y = b.node("Gemm", []string{y, b.w("G", -1, 1, 18, 3), b.w("C", -1, 1, 3)}, "gemm")
 	ms = append(ms, opModel{"Conv-same-upper/LeakyRelu/MaxPool/AveragePool/Dropout/Reshape", b.output(y)})
 
+	b = newIR(13, 2, 2, 9, 9)
+	y = b.node("Conv", []string{"x", b.w("W", -1, 1, 3, 2, 3, 3), b.w("B", -0.5, 0.5, 3)}, "conv")
+	y = b.node("Relu", []string{y}, "relu") // built after the MaxPool (they commute)
+	y = b.node("MaxPool", []string{y}, "mp", isa("kernel_shape", []int64{3, 3}), isa("strides", []int64{2, 2}),
+		isa("pads", []int64{1, 0, 2, 1}))
+	y = b.node("Flatten", []string{y}, "flat")
+	y = b.node("Gemm", []string{y, b.w("G", -1, 1, 5, 36), b.w("C", -1, 1, 5)}, "gemm", ia("transB", 1))
+	ms = append(ms, opModel{"Conv/Relu/MaxPool-padded", b.output(y)})
+
 	b = newIR(13, 2, 3, 4, 4)
 	y = b.node("Mul", []string{"x", b.w("S", 0.5, 1.5, 3, 1, 1)}, "mul")
 	y = b.node("Sub", []string{y, b.w("D", -1, 1, 4)}, "sub")

@@ -44,10 +44,15 @@ func (b *builder) node(n *onnxio.Node) error {
 		y, err = b.value(n, 0)
 	case "Relu":
 		var x *G.Node
-		if x, err = b.value(n, 0); err == nil {
-			if y, err = gops.ReLU(x); err != nil {
-				err = b.errorf(n, onnxio.ErrUnsupported, "%v", err)
-			}
+		if x, err = b.value(n, 0); err != nil {
+			break
+		}
+		if b.poolFirst(n) {
+			b.reluBeforePool[n.Outputs[0]] = x
+			return nil
+		}
+		if y, err = gops.ReLU(x); err != nil {
+			err = b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 		}
 	case "LeakyRelu":
 		y, err = b.unaryNode(n, leakyReluFn(float64(n.Float("alpha", 0.01))))
@@ -249,9 +254,12 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 }
 
 func (b *builder) pool(n *onnxio.Node) (*G.Node, error) {
-	x, err := b.value(n, 0)
-	if err != nil {
-		return nil, err
+	x, relu := b.reluBeforePool[n.Inputs[0]]
+	if !relu || n.Op != "MaxPool" {
+		var err error
+		if x, err = b.value(n, 0); err != nil {
+			return nil, err
+		}
 	}
 	kernel := n.Ints("kernel_shape", nil)
 	k, strides, dil, pads, err := b.spatial(n, x.Shape(), kernel)
@@ -286,7 +294,52 @@ func (b *builder) pool(n *onnxio.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 	}
+	if relu {
+		if y, err = gops.ReLU(y); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "ReLU moved after the pooling: %v", err)
+		}
+	}
 	return y, nil
+}
+
+// poolFirst reports whether Relu node n feeds a MaxPool only, so that the pair is built as
+// MaxPool then ReLU: the two commute exactly (ReLU is non-decreasing, so the maximum of the
+// rectified window is the rectified maximum, and the first maximal element, where the
+// gradient goes, is the same element whenever the maximum is positive; otherwise both
+// gradients are zero), and the ReLU then runs on a quarter (2×2 pooling) of the values,
+// forward and backward. Only windows that hold at least one real pixel are pooled (each pad
+// smaller than the kernel), so no window is all padding.
+func (b *builder) poolFirst(n *onnxio.Node) bool {
+	out := n.Outputs[0]
+	if len(n.Outputs) != 1 || b.isGraphOutput(out) {
+		return false
+	}
+	cs := b.m.Graph.Consumers(out)
+	if len(cs) != 1 || cs[0].Op != "MaxPool" || len(cs[0].Inputs) != 1 || cs[0].Inputs[0] != out {
+		return false
+	}
+	p := cs[0]
+	if p.Domain != "" && p.Domain != "ai.onnx" || len(p.Outputs) > 1 && p.Outputs[1] != "" {
+		return false
+	}
+	k := p.Ints("kernel_shape", nil)
+	pads := p.Ints("pads", []int64{0, 0, 0, 0})
+	if len(k) != 2 || len(pads) != 4 {
+		return false
+	}
+	if ap := p.String("auto_pad", "NOTSET"); ap != "NOTSET" && ap != "" && ap != "VALID" {
+		return false
+	}
+	for i, v := range pads {
+		if v < 0 || v >= k[i%2] {
+			return false
+		}
+	}
+	return true
+}
+
+func (b *builder) isGraphOutput(name string) bool {
+	return slices.ContainsFunc(b.m.Graph.Outputs, func(v *onnxio.ValueInfo) bool { return v.Name == name })
 }
 
 func (b *builder) gemm(n *onnxio.Node) (*G.Node, error) {

@@ -1,0 +1,226 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"runtime"
+	"strings"
+	"testing"
+
+	"github.com/uqnn/uqnn/fixtures"
+	"github.com/uqnn/uqnn/onnxio"
+)
+
+// reluShapes returns the output shapes of the graph's ReLU nodes (not their gradients).
+func reluShapes(net *Net) []string {
+	var s []string
+	for _, n := range net.g.AllNodes() {
+		if n.Op() != nil && n.Op().String() == "ReLU" {
+			s = append(s, fmt.Sprint(n.Shape()))
+		}
+	}
+	return s
+}
+
+// TestReluMaxPoolCommute checks that a Relu read only by a MaxPool, built as max-pool then
+// ReLU, gives bit-identical logits, loss and gradients to the Relu built where the model puts
+// it (an Identity between the two keeps that order). Inputs are rounded to a coarse grid so
+// that windows hold ties, zeros and all-negative values, where the first-maximum rule and
+// the ReLU's zero gradient at 0 must agree.
+func TestReluMaxPoolCommute(t *testing.T) {
+	lenet := func(identity bool) *onnxio.Model {
+		m, err := fixtures.Build("lenet5", rand.New(rand.NewPCG(1, 2)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if identity {
+			insertIdentityAfter(m, "Relu")
+		}
+		return m
+	}
+	padded := func(identity bool) *onnxio.Model {
+		b := newIR(13, 2, 2, 9, 9)
+		y := b.node("Conv", []string{"x", b.w("W", -1, 1, 3, 2, 3, 3), b.w("B", -0.5, 0.5, 3)}, "conv")
+		y = b.node("Relu", []string{y}, "relu")
+		if identity {
+			y = b.node("Identity", []string{y}, "id")
+		}
+		y = b.node("MaxPool", []string{y}, "mp", isa("kernel_shape", []int64{3, 3}), isa("strides", []int64{2, 2}),
+			isa("pads", []int64{1, 0, 2, 1}))
+		y = b.node("Flatten", []string{y}, "flat")
+		y = b.node("Gemm", []string{y, b.w("G", -1, 1, 5, 36), b.w("C", -1, 1, 5)}, "gemm", ia("transB", 1))
+		return b.output(y)
+	}
+	cases := []struct {
+		name  string
+		model func(identity bool) *onnxio.Model
+		batch int
+		moved []string // ReLU output shapes when moved after the pooling
+	}{
+		{"lenet5", lenet, 8, []string{"(8, 20, 12, 12)", "(8, 50, 4, 4)", "(8, 500)"}},
+		{"conv-relu-padded-maxpool", padded, 2, []string{"(2, 3, 4, 3)"}},
+	}
+	for _, c := range cases {
+		for _, f64 := range []bool{false, true} {
+			name := c.name + "/float32"
+			if f64 {
+				name = c.name + "/float64"
+			}
+			t.Run(name, func(t *testing.T) {
+				cfg := Config{Batch: c.batch, Float64: f64}
+				moved, err := Build(c.model(false), cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer moved.Close()
+				kept, err := Build(c.model(true), cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer kept.Close()
+				if got := strings.Join(reluShapes(moved), " "); got != strings.Join(c.moved, " ") {
+					t.Fatalf("ReLU shapes %s; want %s (after the pooling)", got, strings.Join(c.moved, " "))
+				}
+				if got := strings.Join(reluShapes(kept), " "); got == strings.Join(c.moved, " ") {
+					t.Fatalf("ReLU shapes %s behind an Identity; want them before the pooling", got)
+				}
+				rng := rand.New(rand.NewPCG(9, 9))
+				x := randInput(rng, moved.inData.Shape().TotalSize())
+				for i := range x {
+					x[i] = float32(math.Round(float64(x[i])*4)/4 - 0.25) // {-0.25, 0, 0.25, 0.5, 0.75}
+				}
+				labels := make([]int, c.batch)
+				for i := range labels {
+					labels[i] = rng.IntN(moved.Classes())
+				}
+				lm, err := moved.LossGrad(x, labels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lk, err := kept.LossGrad(x, labels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if lm != lk {
+					t.Errorf("loss %v with the ReLU moved, %v in model order; want equal", lm, lk)
+				}
+				zm, _ := moved.LastLogits()
+				zk, _ := kept.LastLogits()
+				for i := range zm {
+					if zm[i] != zk[i] {
+						t.Fatalf("logit %d: %v moved, %v in model order; want equal", i, zm[i], zk[i])
+					}
+				}
+				for _, p := range moved.Params() {
+					gm, gk := p.Grad32(), kept.Param(p.Name).Grad32()
+					if f64 {
+						gm, gk = to32(p.Grad64()), to32(kept.Param(p.Name).Grad64())
+					}
+					nonzero := 0
+					for i := range gm {
+						if gm[i] != gk[i] {
+							t.Fatalf("param %q gradient %d: %v moved, %v in model order; want equal", p.Name, i, gm[i], gk[i])
+						}
+						if gm[i] != 0 {
+							nonzero++
+						}
+					}
+					if nonzero == 0 {
+						t.Errorf("param %q: gradient all zero; the comparison tests nothing", p.Name)
+					}
+				}
+			})
+		}
+	}
+}
+
+func to32(v []float64) []float32 {
+	out := make([]float32, len(v))
+	for i, x := range v {
+		out[i] = float32(x)
+	}
+	return out
+}
+
+// insertIdentityAfter puts an Identity after every node of the op, so nothing reads it directly.
+func insertIdentityAfter(m *onnxio.Model, op string) {
+	var nodes []*onnxio.Node
+	for _, n := range m.Graph.Nodes {
+		nodes = append(nodes, n)
+		if n.Op != op {
+			continue
+		}
+		out := n.Outputs[0]
+		n.Outputs[0] = out + ":pre"
+		nodes = append(nodes, &onnxio.Node{Name: n.Name + ":id", Op: "Identity", Inputs: []string{out + ":pre"}, Outputs: []string{out}})
+	}
+	m.Graph.Nodes = nodes
+}
+
+// Bounds on what one training step (LossGrad) and one Forward of LeNet-5 at batch 64 may
+// allocate once warm. Every large buffer (activations, gradients, workspaces: 20 KiB to 3 MiB
+// each) is owned by its op and reused; what is left is Gorgonia's per-instruction
+// bookkeeping (about 300 small objects, under 16 KiB at the time of writing). The bounds
+// leave room for that bookkeeping to vary but fail if any tensor is allocated per step.
+const (
+	maxStepAllocs = 600
+	maxStepBytes  = 64 << 10 // below the smallest per-step tensor of LeNet-5 at batch 64 (64×500 floats, 125 KiB)
+)
+
+// TestLossGradIsLean keeps the training step free of per-step tensor allocations.
+func TestLossGradIsLean(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds LeNet-5 at batch 64 and runs 20 steps")
+	}
+	m, err := fixtures.Build("lenet5", rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	const batch = 64
+	net, err := Build(m, Config{Batch: batch})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer net.Close()
+	rng := rand.New(rand.NewPCG(3, 4))
+	x := randInput(rng, batch*784)
+	labels := make([]int, batch)
+	for i := range labels {
+		labels[i] = rng.IntN(10)
+	}
+	steps := []struct {
+		name string
+		run  func()
+	}{
+		{"LossGrad", func() {
+			if _, err := net.LossGrad(x, labels); err != nil {
+				t.Fatal(err)
+			}
+		}},
+		{"Forward", func() {
+			if _, err := net.Forward(x); err != nil {
+				t.Fatal(err)
+			}
+		}},
+	}
+	for _, s := range steps {
+		s.run() // warm: ops size their buffers on the first run
+		const runs = 10
+		allocs := testing.AllocsPerRun(runs, s.run)
+		var before, after runtime.MemStats
+		runtime.ReadMemStats(&before)
+		for range runs {
+			s.run()
+		}
+		runtime.ReadMemStats(&after)
+		bytes := float64(after.TotalAlloc-before.TotalAlloc) / runs
+		t.Logf("%s: %.0f allocations, %.0f bytes per call", s.name, allocs, bytes)
+		if allocs > maxStepAllocs {
+			t.Errorf("%s allocates %.0f objects per call; want ≤ %d", s.name, allocs, maxStepAllocs)
+		}
+		if bytes > maxStepBytes {
+			t.Errorf("%s allocates %.0f bytes per call; want ≤ %d (a tensor is allocated per step)", s.name, bytes, maxStepBytes)
+		}
+	}
+}
