@@ -13,21 +13,31 @@ import (
 // exactTol covers float32 probabilities fed into float64 logs.
 const exactTol = 1e-6
 
+func logs(p ...float64) []float64 {
+	out := make([]float64, len(p))
+	for i, v := range p {
+		out[i] = math.Log(v)
+	}
+	return out
+}
+
 func TestFitness(t *testing.T) {
 	tests := []struct {
-		p    []float32
+		lp   []float64
 		goal Goal
 		want float64
 	}{
-		{[]float32{0.7, 0.2, 0.1}, Goal{Label: 0, Target: 1}, math.Log(0.2) - math.Log(0.8)},
-		{[]float32{0.7, 0.2, 0.1}, Goal{Label: 0, Target: 2}, math.Log(0.1) - math.Log(0.9)},
-		{[]float32{0.7, 0.2, 0.1}, Goal{Label: 0, Target: -1}, math.Log(0.3) - math.Log(0.7)},
-		{[]float32{0.25, 0.25, 0.5}, Goal{Label: 2, Target: -1}, 0},
-		{[]float32{1, 0, 0}, Goal{Label: 1, Target: -1}, math.Log(1) - math.Log(fitnessFloor)},
+		{logs(0.7, 0.2, 0.1), Goal{Label: 0, Target: 1}, math.Log(0.2) - math.Log(0.8)},
+		{logs(0.7, 0.2, 0.1), Goal{Label: 0, Target: 2}, math.Log(0.1) - math.Log(0.9)},
+		{logs(0.7, 0.2, 0.1), Goal{Label: 0, Target: -1}, math.Log(0.3) - math.Log(0.7)},
+		{logs(0.25, 0.25, 0.5), Goal{Label: 2, Target: -1}, 0},
+		// Log-probabilities far below float32's range (a confident logit model) still rank.
+		{[]float64{-2000, 0, -3000}, Goal{Label: 1, Target: 0}, -2000},
+		{[]float64{-2000, 0, -3000}, Goal{Label: 1, Target: -1}, -2000},
 	}
 	for _, tc := range tests {
-		if got := fitness(tc.p, tc.goal); math.Abs(got-tc.want) > exactTol {
-			t.Errorf("fitness(%v, %+v) = %v; want %v", tc.p, tc.goal, got, tc.want)
+		if got := fitness(tc.lp, tc.goal); math.Abs(got-tc.want) > exactTol {
+			t.Errorf("fitness(%v, %+v) = %v; want %v", tc.lp, tc.goal, got, tc.want)
 		}
 	}
 }
@@ -50,7 +60,13 @@ func TestSelectionProbs(t *testing.T) {
 }
 
 func TestSchedule(t *testing.T) {
-	c := Config{}.WithDefaults()
+	fixed := Config{}.WithDefaults()
+	for _, k := range []int{0, 3, 100} {
+		if rho, alpha := fixed.schedule(k); rho != 0.05 || alpha != 1 {
+			t.Errorf("fixed schedule after %d plateaus: ρ, α = %v, %v; want 0.05, 1", k, rho, alpha)
+		}
+	}
+	c := Config{Adaptive: true}.WithDefaults()
 	tests := []struct {
 		plateaus   int
 		rho, alpha float64
@@ -192,7 +208,7 @@ func TestGenAttackSucceedsInBallWithExactQueryCount(t *testing.T) {
 			if want := n + int64(r.Generations)*(n-1); r.Queries != want || m.images.Load() != want {
 				t.Fatalf("%d generations cost %d queries (model saw %d); want N + g(N−1) = %d", r.Generations, r.Queries, m.images.Load(), want)
 			}
-			if got := m.predict(r.Adversarial); got != r.Pred || !succeeded(m.probs(scale255(r.Adversarial)), goal) {
+			if got := m.predict(r.Adversarial); got != r.Pred || !succeeded(logs32(m.probs(scale255(r.Adversarial))), goal) {
 				t.Fatalf("adversarial predicted %d by the model, %d by the result; goal %+v", got, r.Pred, goal)
 			}
 			eps := cfg.EffectiveEpsilon()
@@ -212,6 +228,14 @@ func TestGenAttackSucceedsInBallWithExactQueryCount(t *testing.T) {
 			}
 		})
 	}
+}
+
+func logs32(p []float32) []float64 {
+	out := make([]float64, len(p))
+	for i, v := range p {
+		out[i] = math.Log(float64(v))
+	}
+	return out
 }
 
 func scale255(img []float32) []float32 {
@@ -246,7 +270,7 @@ func TestGenAttackPlateausAdapt(t *testing.T) {
 	m, x, label := attackFixture(t, 7, 10, 16)
 	m.b[label] = 50
 	o, _ := NewOracle(m, 2000)
-	r, err := GenAttack(context.Background(), o, x, Goal{Label: label, Target: -1}, Config{Epsilon: 1.0 / 255, Plateau: 10}, rand.New(rand.NewPCG(2, 2)))
+	r, err := GenAttack(context.Background(), o, x, Goal{Label: label, Target: -1}, Config{Epsilon: 1.0 / 255, Plateau: 10, Adaptive: true}, rand.New(rand.NewPCG(2, 2)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -19,6 +19,18 @@ type Model interface {
 	Classes() int
 }
 
+// scorer is implemented by models that can return their raw outputs (*ort.Classifier): when
+// those are logits, the oracle computes log-probabilities from them in float64, which keeps the
+// information that float32 probabilities lose when a confident model's softmax underflows.
+type scorer interface {
+	Scores(ctx context.Context, raw []float32, n int) ([]float32, error)
+	OutputIsProb() bool
+}
+
+// minProb floors probabilities before their log, so a class whose probability underflowed to 0
+// still has a finite log-probability (the GenAttack authors add 1e-30 for the same reason).
+const minProb = 1e-30
+
 // ErrBudgetExhausted is matched (errors.Is) by the error an Oracle returns when a query does
 // not fit in what is left of its budget. The error itself is a *BudgetError.
 var ErrBudgetExhausted = errors.New("query budget exhausted")
@@ -97,6 +109,70 @@ func (o *Oracle) reserve(n int64) error {
 // the model stays counted even if the model then fails. A reply that is not a probability
 // vector per image is an error wrapping onnxio.ErrInvalidModel.
 func (o *Oracle) Query(ctx context.Context, images []float32, n int) ([]float32, error) {
+	raw, err := o.begin(ctx, images, n)
+	if err != nil {
+		return nil, err
+	}
+	p, err := o.m.Probs(ctx, raw, n)
+	if err != nil {
+		return nil, fmt.Errorf("adversarial: oracle: %w", err)
+	}
+	if err := o.check(p, n, true); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// LogProbs is Query returning natural-log probabilities in float64, at the same cost. For a
+// model that emits logits (and says so through OutputIsProb), they are computed from the
+// logits without passing through float32 probabilities; otherwise they are log(max(p, 1e-30)).
+func (o *Oracle) LogProbs(ctx context.Context, images []float32, n int) ([]float64, error) {
+	raw, err := o.begin(ctx, images, n)
+	if err != nil {
+		return nil, err
+	}
+	c := o.classes
+	out := make([]float64, n*c)
+	if s, ok := o.m.(scorer); ok && !s.OutputIsProb() {
+		z, err := s.Scores(ctx, raw, n)
+		if err != nil {
+			return nil, fmt.Errorf("adversarial: oracle: %w", err)
+		}
+		if err := o.check(z, n, false); err != nil {
+			return nil, err
+		}
+		for i := range n {
+			row, lp := z[i*c:(i+1)*c], out[i*c:(i+1)*c]
+			m := math.Inf(-1)
+			for _, v := range row {
+				m = math.Max(m, float64(v))
+			}
+			var sum float64
+			for _, v := range row {
+				sum += math.Exp(float64(v) - m)
+			}
+			lse := m + math.Log(sum)
+			for j, v := range row {
+				lp[j] = float64(v) - lse
+			}
+		}
+		return out, nil
+	}
+	p, err := o.m.Probs(ctx, raw, n)
+	if err != nil {
+		return nil, fmt.Errorf("adversarial: oracle: %w", err)
+	}
+	if err := o.check(p, n, true); err != nil {
+		return nil, err
+	}
+	for i, v := range p {
+		out[i] = math.Log(math.Max(float64(v), minProb))
+	}
+	return out, nil
+}
+
+// begin validates a query, reserves its images and converts them to raw 0..255 pixels.
+func (o *Oracle) begin(ctx context.Context, images []float32, n int) ([]float32, error) {
 	if n <= 0 || len(images) == 0 || len(images)%n != 0 {
 		return nil, fmt.Errorf("adversarial: oracle: %d values for %d images: want n > 0 images of equal size", len(images), n)
 	}
@@ -110,19 +186,24 @@ func (o *Oracle) Query(ctx context.Context, images []float32, n int) ([]float32,
 	for i, v := range images {
 		raw[i] = v * 255
 	}
-	p, err := o.m.Probs(ctx, raw, n)
-	if err != nil {
-		return nil, fmt.Errorf("adversarial: oracle: %w", err)
+	return raw, nil
+}
+
+// check validates a reply of n rows: the right size, finite, and non-negative if probabilities.
+func (o *Oracle) check(v []float32, n int, probs bool) error {
+	if len(v) != n*o.classes {
+		return fmt.Errorf("adversarial: oracle: model returned %d values for %d images of %d classes; want %d: %w",
+			len(v), n, o.classes, n*o.classes, onnxio.ErrInvalidModel)
 	}
-	if len(p) != n*o.classes {
-		return nil, fmt.Errorf("adversarial: oracle: model returned %d values for %d images of %d classes; want %d: %w",
-			len(p), n, o.classes, n*o.classes, onnxio.ErrInvalidModel)
-	}
-	for i, v := range p {
-		if !(v >= 0) || math.IsInf(float64(v), 0) {
-			return nil, fmt.Errorf("adversarial: oracle: image %d class %d: probability %v; want a finite value ≥ 0: %w",
-				i/o.classes, i%o.classes, v, onnxio.ErrInvalidModel)
+	for i, x := range v {
+		if math.IsNaN(float64(x)) || math.IsInf(float64(x), 0) || (probs && x < 0) {
+			want := "a finite score"
+			if probs {
+				want = "a finite probability ≥ 0"
+			}
+			return fmt.Errorf("adversarial: oracle: image %d class %d: %v; want %s: %w",
+				i/o.classes, i%o.classes, x, want, onnxio.ErrInvalidModel)
 		}
 	}
-	return p, nil
+	return nil
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"testing"
 
@@ -148,5 +149,59 @@ func TestNewOracleRejects(t *testing.T) {
 				t.Fatalf("NewOracle(%s, %d) succeeded; want an error", tc.name, tc.budget)
 			}
 		})
+	}
+}
+
+// logitModel emits fixed logits and says so, like *ort.Classifier on a logits model.
+type logitModel struct{ z []float32 }
+
+func (m logitModel) Classes() int       { return len(m.z) }
+func (m logitModel) OutputIsProb() bool { return false }
+func (m logitModel) Scores(_ context.Context, raw []float32, n int) ([]float32, error) {
+	out := make([]float32, 0, n*len(m.z))
+	for range n {
+		out = append(out, m.z...)
+	}
+	return out, nil
+}
+func (m logitModel) Probs(ctx context.Context, raw []float32, n int) ([]float32, error) {
+	z, _ := m.Scores(ctx, raw, n)
+	out := make([]float32, len(z))
+	for i := 0; i < len(z); i += len(m.z) {
+		var s float64
+		for _, v := range z[i : i+len(m.z)] {
+			s += math.Exp(float64(v - m.z[1]))
+		}
+		for j, v := range z[i : i+len(m.z)] {
+			out[i+j] = float32(math.Exp(float64(v-m.z[1])) / s)
+		}
+	}
+	return out, nil
+}
+
+func TestOracleLogProbsFromLogits(t *testing.T) {
+	// Logits this far apart underflow to one-hot float32 probabilities; their log-softmax is
+	// exactly the logit differences.
+	m := logitModel{z: []float32{0, 2000, -1000}}
+	o, err := NewOracle(m, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := o.Query(context.Background(), make([]float32, 2*5), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float32{0, 1, 0, 0, 1, 0}; !slices.Equal(p, want) {
+		t.Fatalf("Query = %v; want %v", p, want)
+	}
+	lp, err := o.LogProbs(context.Background(), make([]float32, 2*5), 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []float64{-2000, 0, -3000, -2000, 0, -3000}; !slices.Equal(lp, want) {
+		t.Fatalf("LogProbs = %v; want %v", lp, want)
+	}
+	if o.Used() != 4 {
+		t.Fatalf("Used = %d after two queries of 2; want 4", o.Used())
 	}
 }
