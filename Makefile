@@ -41,7 +41,7 @@ bench: deps
 	scripts/bench.sh
 
 fuzz: deps
-	$(GO) test ./onnxio -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-60s}
+	$(GO) test ./onnxio -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-60s} -fuzzminimizetime 5s
 
 clean:
 	rm -rf bin

@@ -29,7 +29,8 @@ const (
 func Load(path string) (*Model, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("onnxio: %w", err)
+		// A model that cannot be read is a bad model (exit 3), whatever the reason.
+		return nil, fmt.Errorf("onnxio: %w: %w", ErrInvalidModel, err)
 	}
 	m, err := decode(data, filepath.Dir(path), path)
 	if err != nil {

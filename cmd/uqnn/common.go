@@ -39,9 +39,6 @@ func loadMNIST(dir string) (*fixtures.MNIST, error) {
 // openClassifier validates the model with onnxio (external data confined to the model's folder,
 // tensor sizes checked) and opens an onnxruntime session on it.
 func openClassifier(g *globals, path string, opt ort.Options) (*ort.Classifier, error) {
-	if err := checkModelFile(path); err != nil {
-		return nil, err
-	}
 	if _, err := onnxio.Load(path); err != nil {
 		return nil, err
 	}
@@ -60,12 +57,13 @@ func openClassifier(g *globals, path string, opt ort.Options) (*ort.Classifier, 
 	return c, nil
 }
 
-// checkModelFile makes a missing or unreadable model file a bad-model error (exit 3).
+// checkModelFile makes a missing model file or a folder a bad-model error (exit 3) before any
+// work starts.
 func checkModelFile(path string) error {
 	st, err := os.Stat(path)
 	switch {
 	case err != nil:
-		return fmt.Errorf("%s: %w: cannot read the model file: %v", path, onnxio.ErrInvalidModel, errors.Unwrap(err))
+		return fmt.Errorf("%s: %w: cannot read the model file: %w", path, onnxio.ErrInvalidModel, errors.Unwrap(err))
 	case st.IsDir():
 		return fmt.Errorf("%s: %w: is a folder; want an .onnx file", path, onnxio.ErrInvalidModel)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"math"
-	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -15,7 +14,9 @@ import (
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
+	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
@@ -30,8 +31,9 @@ var convertModels = []string{
 	"pytorch-op20-external/mnist.onnx",
 }
 
-// convertImages is how many random inputs each model sees; a multiple of every fixed batch (1, 10).
-const convertImages = 120
+// convertImages is how many MNIST test images each model sees (issue 3: 1,000); a multiple of
+// every fixed batch (1, 10).
+const convertImages = 1000
 
 var (
 	convertORTOnce sync.Once
@@ -128,6 +130,22 @@ func runORT(t *testing.T, path string, m *onnxio.Model, data []float32) map[stri
 	return res
 }
 
+// referencePreprocess is the pixel mapping ../shared/models/README.md gives for file.
+func referencePreprocess(t *testing.T, file string) ort.Preprocess {
+	t.Helper()
+	for _, sm := range testenv.GoodModels {
+		if sm.File == file {
+			pp, _, err := ort.ParsePreprocess(sm.Preprocess)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return pp
+		}
+	}
+	t.Fatalf("%s is not among testenv.GoodModels", file)
+	return ort.Preprocess{}
+}
+
 func TestConvertSharedModels(t *testing.T) {
 	dir := sharedModelsForIO(t)
 	convertORT(t)
@@ -158,10 +176,13 @@ func TestConvertSharedModels(t *testing.T) {
 				for _, d := range dims[1:] {
 					per *= int(d)
 				}
-				rng := rand.New(rand.NewPCG(7, uint64(len(file))))
-				data := make([]float32, convertImages*per)
-				for i := range data {
-					data[i] = rng.Float32()
+				if per != fixtures.Pixels {
+					t.Fatalf("%s: %d values per image; want %d", file, per, fixtures.Pixels)
+				}
+				pp := referencePreprocess(t, file)
+				data := testenv.MNIST(t).Test.Float(0, convertImages)
+				for i, x := range data {
+					data[i] = x*pp.Scale + pp.Offset
 				}
 				want := runORT(t, in, orig, data)
 				got := runORT(t, out, orig, data)
@@ -195,7 +216,7 @@ func TestConvertErrors(t *testing.T) {
 		{"overwrite input", convertOptions{In: good, Out: good}, exitUsage, "is the input"},
 		{"threshold without external", convertOptions{In: good, Out: filepath.Join(tmp, "a.onnx"), Threshold: 10}, exitUsage, "--threshold needs --external-data"},
 		{"missing external data", convertOptions{In: filepath.Join(dir, "bad-missing-external-data", "mnist.onnx"), Out: filepath.Join(tmp, "b.onnx")}, exitBadModel, "mnist.onnx.data"},
-		{"missing input", convertOptions{In: filepath.Join(tmp, "nope.onnx"), Out: filepath.Join(tmp, "c.onnx")}, exitFailure, "no such file"},
+		{"missing input", convertOptions{In: filepath.Join(tmp, "nope.onnx"), Out: filepath.Join(tmp, "c.onnx")}, exitBadModel, "no such file"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
