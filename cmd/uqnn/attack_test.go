@@ -309,3 +309,31 @@ func FuzzReadRecords(f *testing.F) {
 		}
 	})
 }
+
+// TestAttackEverySharedModel runs the command unchanged (--preprocess auto) on every good shared
+// model: fixed and free batch, NCHW, NHWC and flat inputs, logits and probabilities.
+func TestAttackEverySharedModel(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipped in -short: TestAttackEndToEnd covers the command on one model")
+	}
+	dir := testenv.SharedModels(t)
+	testenv.ORT(t)
+	for _, sm := range testenv.GoodModels {
+		t.Run(sm.File, func(t *testing.T) {
+			out := t.TempDir()
+			r := uqnn(t, "attack", filepath.Join(dir, sm.File), "-o", out, "--n", "3", "--budget", "600", "--json", "-q")
+			if r.code != 0 {
+				t.Fatalf("exit %d: %s", r.code, r.stderr)
+			}
+			var rep attackReport
+			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+				t.Fatal(err)
+			}
+			if rep.Attacked != 3 || !rep.Params.Preprocess.Auto || rep.QueriesAll.Max > 600 {
+				t.Fatalf("attacked %d, auto preprocess %v, max queries %v; want 3, true, ≤ 600",
+					rep.Attacked, rep.Params.Preprocess.Auto, rep.QueriesAll.Max)
+			}
+			t.Logf("%s: preprocess %s, %d/3 successes, median queries %v", sm.File, rep.Params.Preprocess.Name, rep.Successes, rep.Queries.Median)
+		})
+	}
+}
