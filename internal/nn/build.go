@@ -142,6 +142,7 @@ func build(m *onnxio.Model, cfg Config, shared map[string]*tensor.Dense) (*Net, 
 	for i, p := range b.order {
 		wrt[i] = p.Node
 	}
+	roots := G.Nodes{net.loss}
 	if len(wrt) > 0 {
 		grads, err := G.Grad(net.loss, wrt...)
 		if err != nil {
@@ -150,9 +151,14 @@ func build(m *onnxio.Model, cfg Config, shared map[string]*tensor.Dense) (*Net, 
 		for i, p := range b.order {
 			p.grad = grads[i]
 		}
+		roots = append(roots, grads...)
 	}
 	net.fwdVM = G.NewTapeMachine(b.g.SubgraphRoots(logits))
-	net.trainVM = G.NewTapeMachine(b.g)
+	// Only what the loss and the parameter gradients need: Grad also adds the gradients of
+	// inputs no parameter depends on (the data batch of a first Dense layer: one more GEMM of
+	// the layer's size per step), which nothing reads.
+	net.trainG = b.g.SubgraphRoots(roots...)
+	net.trainVM = G.NewTapeMachine(net.trainG)
 	return net, nil
 }
 

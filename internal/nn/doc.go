@@ -18,7 +18,10 @@
 // Identity) is left out and OutputIsProb reports it, so training uses the stable mean
 // softmax cross-entropy computed by LossGrad. Conv, MaxPool, AveragePool, Relu and the
 // Gemm/MatMul products run on internal/nn/gops (im2col + OpenBLAS); a Conv whose input
-// depends on no parameter skips its input gradient.
+// depends on no parameter skips its input gradient, and the training program runs only the
+// nodes the loss and the parameter gradients need (no gradient of the data batch). A Relu read
+// only by a MaxPool is built after the pooling (the two commute exactly, gradients included),
+// so it runs on the pooled values.
 //
 // Invariants. The batch size is fixed at Build and replaces the model's own batch dimension;
 // a Reshape keeps the batch axis (a target whose first entry is the model's fixed batch, -1 or

@@ -224,3 +224,33 @@ func TestLossGradIsLean(t *testing.T) {
 		}
 	}
 }
+
+// TestTrainingSkipsInputGradients checks that the training program leaves out gradients that
+// no parameter needs: LeNet-300-100's first layer reads the data batch, whose gradient (a
+// 64×300·300×784 GEMM) Grad builds but nothing reads.
+func TestTrainingSkipsInputGradients(t *testing.T) {
+	for _, arch := range []string{"mlp", "lenet5"} {
+		t.Run(arch, func(t *testing.T) {
+			m, err := fixtures.Build(arch, rand.New(rand.NewPCG(1, 2)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			net, err := Build(m, Config{Batch: 4})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Close()
+			data := map[string]bool{fmt.Sprint(net.input.Shape()): true, "(4, 784)": true}
+			for _, n := range net.trainG.AllNodes() {
+				if n.Op() != nil && strings.Contains(n.Op().String(), "Grad") && data[fmt.Sprint(n.Shape())] {
+					t.Errorf("training program runs %v of shape %v: the gradient of the data batch", n.Op(), n.Shape())
+				}
+			}
+			for _, p := range net.Params() {
+				if !net.trainG.Has(p.grad.ID()) {
+					t.Errorf("training program lacks the gradient of %q", p.Name)
+				}
+			}
+		})
+	}
+}

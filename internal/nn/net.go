@@ -71,6 +71,7 @@ type Net struct {
 	byName  map[string]*Param
 	fwdVM   G.VM
 	trainVM G.VM
+	trainG  *G.ExprGraph // the nodes trainVM runs
 	isProb  bool
 	classes int
 }
