@@ -7,7 +7,9 @@
 // probabilities; *ort.Classifier satisfies it, and tests use small analytic models.
 //
 // An [Oracle] is the attacker's only view of a Model: it converts 0..1 images to raw pixels,
-// returns probabilities only, and counts every image it evaluates against a hard budget.
+// returns probabilities only ([Oracle.Query], or their logarithms in float64 with
+// [Oracle.LogProbs], which for a logits model keeps what float32 probabilities round to 0 or 1),
+// and counts every image it evaluates against a hard budget.
 // [GenAttack] runs the genetic attack of Alzantot et al. (2019) through an Oracle, and [Run]
 // attacks many examples in parallel, one Oracle and one random stream per example.
 //
