@@ -291,52 +291,76 @@ func (c *Conv[T]) filterChunk(g ConvGeom, dy, dw, db []T, accumulate bool) {
 // Walking image-major instead touches K pages per image and was TLB-bound.
 func im2col[T Float](g ConvGeom, x, col []T) {
 	K, P, NP := g.k(), g.p(), g.N*g.p()
+	HW := g.H * g.W
 	parallelFor(K, K*NP, func(rlo, rhi int) {
 		for r := rlo; r < rhi; r++ {
 			ch, kh, kw := r/(g.KH*g.KW), (r/g.KW)%g.KH, r%g.KW
-			iw0 := kw*g.DW - g.PadL
-			// valid ow for stride 1: 0 <= iw0+ow < W
+			ih0 := kh*g.DH - g.PadT // ih = ih0 + oh·SH
+			iw0 := kw*g.DW - g.PadL // iw = iw0 + ow·SW
+			// Output rows whose ih lies inside the image: [ohLo, ohHi).
+			ohLo := min(max(0, ceilDiv(-ih0, g.SH)), g.OH)
+			ohHi := max(min(g.OH, ceilDiv(g.H-ih0, g.SH)), ohLo)
+			// Output columns whose iw lies inside the image, for stride 1: [lo, hi).
 			lo := min(max(0, -iw0), g.OW)
 			hi := max(min(g.OW, g.W-iw0), lo)
 			for n := 0; n < g.N; n++ {
-				plane := x[(n*g.C+ch)*g.H*g.W : (n*g.C+ch+1)*g.H*g.W]
+				plane := x[(n*g.C+ch)*HW : (n*g.C+ch+1)*HW]
 				dst := col[r*NP+n*P : r*NP+(n+1)*P]
-				for oh := 0; oh < g.OH; oh++ {
+				zero(dst[:ohLo*g.OW])
+				zero(dst[ohHi*g.OW:])
+				if g.SW != 1 {
+					for oh := ohLo; oh < ohHi; oh++ {
+						row := dst[oh*g.OW : (oh+1)*g.OW]
+						src := plane[(ih0+oh*g.SH)*g.W : (ih0+oh*g.SH+1)*g.W]
+						for ow := range row {
+							if iw := iw0 + ow*g.SW; iw >= 0 && iw < g.W {
+								row[ow] = src[iw]
+							} else {
+								row[ow] = 0
+							}
+						}
+					}
+					continue
+				}
+				if lo == 0 && hi == g.OW {
+					// Rows are short (OW is often 8-28): plain loops beat memmove calls.
+					for oh := ohLo; oh < ohHi; oh++ {
+						row := dst[oh*g.OW : (oh+1)*g.OW]
+						so := (ih0+oh*g.SH)*g.W + iw0
+						for i, v := range plane[so : so+len(row)] {
+							row[i] = v
+						}
+					}
+					continue
+				}
+				for oh := ohLo; oh < ohHi; oh++ {
 					row := dst[oh*g.OW : (oh+1)*g.OW]
-					ih := oh*g.SH - g.PadT + kh*g.DH
-					if ih < 0 || ih >= g.H {
-						for i := range row {
-							row[i] = 0
-						}
-						continue
-					}
-					src := plane[ih*g.W : (ih+1)*g.W]
-					if g.SW == 1 {
-						// Rows are short (OW is often 8-24): plain loops beat memmove calls.
-						for i := range row[:lo] {
-							row[i] = 0
-						}
-						d := row[lo:hi]
-						for i, v := range src[iw0+lo : iw0+lo+len(d)] {
-							d[i] = v
-						}
-						for i := range row[hi:] {
-							row[hi+i] = 0
-						}
-						continue
-					}
-					for ow := range row {
-						iw := iw0 + ow*g.SW
-						if iw < 0 || iw >= g.W {
-							row[ow] = 0
-						} else {
-							row[ow] = src[iw]
-						}
+					zero(row[:lo])
+					zero(row[hi:])
+					d := row[lo:hi]
+					so := (ih0+oh*g.SH)*g.W + iw0 + lo
+					for i, v := range plane[so : so+len(d)] {
+						d[i] = v
 					}
 				}
 			}
 		}
 	})
+}
+
+// zero clears a short slice with a plain loop (no memclr call for the common tiny lengths).
+func zero[T Float](s []T) {
+	for i := range s {
+		s[i] = 0
+	}
+}
+
+// ceilDiv is ⌈a/b⌉ for b > 0 and any sign of a.
+func ceilDiv(a, b int) int {
+	if a <= 0 {
+		return -((-a) / b)
+	}
+	return (a + b - 1) / b
 }
 
 // col2im overwrites dx with the sum of col's entries into the input positions they came from.
@@ -363,34 +387,31 @@ func col2im[T Float](g ConvGeom, col, dx []T) {
 
 // col2imRows adds rows [rlo, rhi) of col, images [nlo, nhi), into dx.
 func col2imRows[T Float](g ConvGeom, col, dx []T, rlo, rhi, nlo, nhi int) {
-	P, NP := g.p(), g.N*g.p()
+	P, NP, HW := g.p(), g.N*g.p(), g.H*g.W
 	for r := rlo; r < rhi; r++ {
 		ch, kh, kw := r/(g.KH*g.KW), (r/g.KW)%g.KH, r%g.KW
+		ih0 := kh*g.DH - g.PadT
 		iw0 := kw*g.DW - g.PadL
+		ohLo := min(max(0, ceilDiv(-ih0, g.SH)), g.OH)
+		ohHi := max(min(g.OH, ceilDiv(g.H-ih0, g.SH)), ohLo)
 		lo := min(max(0, -iw0), g.OW)
 		hi := max(min(g.OW, g.W-iw0), lo)
 		for n := nlo; n < nhi; n++ {
-			plane := dx[(n*g.C+ch)*g.H*g.W : (n*g.C+ch+1)*g.H*g.W]
+			plane := dx[(n*g.C+ch)*HW : (n*g.C+ch+1)*HW]
 			src := col[r*NP+n*P : r*NP+(n+1)*P]
-			for oh := 0; oh < g.OH; oh++ {
-				ih := oh*g.SH - g.PadT + kh*g.DH
-				if ih < 0 || ih >= g.H {
-					continue
-				}
+			for oh := ohLo; oh < ohHi; oh++ {
 				row := src[oh*g.OW : (oh+1)*g.OW]
-				dst := plane[ih*g.W : (ih+1)*g.W]
+				base := (ih0 + oh*g.SH) * g.W
 				if g.SW == 1 {
-					if hi > lo {
-						d := dst[iw0+lo : iw0+hi]
-						for i, v := range row[lo : lo+len(d)] {
-							d[i] += v
-						}
+					d := plane[base+iw0+lo : base+iw0+hi]
+					for i, v := range row[lo : lo+len(d)] {
+						d[i] += v
 					}
 					continue
 				}
+				dst := plane[base : base+g.W]
 				for ow, v := range row {
-					iw := iw0 + ow*g.SW
-					if iw >= 0 && iw < g.W {
+					if iw := iw0 + ow*g.SW; iw >= 0 && iw < g.W {
 						dst[iw] += v
 					}
 				}

@@ -1,0 +1,48 @@
+package kernels
+
+import (
+	"math/rand/v2"
+	"syscall"
+	"testing"
+)
+
+// cpuMillis is the process's user+system CPU time: under a shared machine it varies far less
+// than wall time.
+func cpuMillis() float64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
+}
+
+// BenchmarkIm2col reports im2col's CPU time for the LeNet-5 and zoo second convolutions.
+func BenchmarkIm2col(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		x, w [4]int
+		pad  int
+	}{{"lenet5_conv2", [4]int{64, 20, 12, 12}, [4]int{50, 20, 5, 5}, 0}, {"zoo_conv2", [4]int{64, 8, 14, 14}, [4]int{16, 8, 5, 5}, 2}} {
+		g, err := NewConvGeom(tc.x, tc.w, [4]int{tc.pad, tc.pad, tc.pad, tc.pad}, [2]int{1, 1}, [2]int{1, 1})
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := randSlice[float32](rand.New(rand.NewPCG(1, 2)), g.XSize())
+		col := make([]float32, g.k()*g.N*g.p())
+		dx := make([]float32, g.XSize())
+		b.Run(tc.name, func(b *testing.B) {
+			t0 := cpuMillis()
+			for b.Loop() {
+				im2col(g, x, col)
+			}
+			b.ReportMetric((cpuMillis()-t0)/float64(b.N), "cpu-ms/op")
+		})
+		b.Run(tc.name+"_col2im", func(b *testing.B) {
+			t0 := cpuMillis()
+			for b.Loop() {
+				col2im(g, col, dx)
+			}
+			b.ReportMetric((cpuMillis()-t0)/float64(b.N), "cpu-ms/op")
+		})
+	}
+}
