@@ -357,8 +357,10 @@ func startRun(dir string, p attackParams, resume bool) error {
 	return onnxio.WriteFileAtomic(path, b)
 }
 
-// diffParams names the first parameter that differs between two runs, or "".
+// diffParams names the first parameter that differs between two runs, or "". The model is
+// compared by content (model_sha256), not by the path it was given as.
 func diffParams(a, b attackParams) string {
+	a.Model, b.Model = "", ""
 	var am, bm map[string]any
 	ab, _ := json.Marshal(a)
 	bb, _ := json.Marshal(b)
