@@ -404,3 +404,45 @@ func TestRandomTargetUniform(t *testing.T) {
 		}
 	}
 }
+
+func TestSampleFollowsProbabilities(t *testing.T) {
+	const draws = 200000
+	probs := []float64{0.5, 0.05, 0.3, 0.15}
+	rng := rand.New(rand.NewPCG(8, 9))
+	counts := make([]int, len(probs))
+	for range draws {
+		counts[sample(rng, probs)]++
+	}
+	for i, p := range probs {
+		sd := math.Sqrt(draws * p * (1 - p))
+		if math.Abs(float64(counts[i])-draws*p) > binomialSigmas*sd {
+			t.Errorf("member %d drawn %d times; want %.0f ± %.0f", i, counts[i], draws*p, binomialSigmas*sd)
+		}
+	}
+}
+
+// TestGenAttackElitism checks that the elite is never lost: when an attack fails, its result is
+// the fittest image the model ever evaluated for it.
+func TestGenAttackElitism(t *testing.T) {
+	m, x, label := attackFixture(t, 7, 10, 16)
+	m.b[label] = 50
+	m.keep = true
+	o, _ := NewOracle(m, 601)
+	goal := Goal{Label: label, Target: (label + 1) % 10}
+	r, err := GenAttack(context.Background(), o, x, goal, Config{Epsilon: 3.0 / 255}, rand.New(rand.NewPCG(4, 4)))
+	if err != nil || r.Success {
+		t.Fatalf("err %v success %v; want a failed attack", err, r.Success)
+	}
+	best := math.Inf(-1)
+	for _, raw := range m.seen {
+		p := m.probs(raw)
+		lp := make([]float64, len(p))
+		for j, v := range p {
+			lp[j] = math.Log(math.Max(float64(v), minProb))
+		}
+		best = math.Max(best, fitness(lp, goal))
+	}
+	if r.Fitness != best {
+		t.Fatalf("result fitness %v; the best of the %d evaluated images is %v", r.Fitness, len(m.seen), best)
+	}
+}
