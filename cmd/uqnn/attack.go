@@ -76,8 +76,10 @@ other class) or --targeted (a random other class, drawn from --seed).
 
 Defaults are the paper's MNIST setting: L∞ bound ε = 0.3 of the 0..1 pixel range, population
 N = 6 with elitism, selection softmax temperature τ = 0.1, mutation probability ρ = 0.05 and range
-±α·ε with α = 1.0; --adaptive uses the paper's plateau schedule instead (§4.1.2:
-ρ = max(0.1, 0.5·0.9^k), α = max(0.15, 0.4·0.9^k) after k plateaus of 100 generations).
+±α·ε with α = 1.0 (ρ and α as we read the paper's §4; N and τ also match the authors' code,
+github.com/nesl/adversarial_genattack). --adaptive uses the paper's plateau schedule instead
+(§4.1.2: ρ = max(0.1, 0.5·0.9^k), α = max(0.15, 0.4·0.9^k) after k plateaus of 100 generations).
+report.json records every value used.
 Each attack stops at its first success. Candidates lie on the uint8 pixel grid (ε is rounded
 down to whole levels: 0.3 → 76/255), so the saved IDX images are exactly the images whose
 success was observed.
