@@ -332,7 +332,8 @@ func GenAttack(ctx context.Context, o *Oracle, x []float32, goal Goal, cfg Confi
 	bx := newBox(x, cfg.EffectiveEpsilon(), !cfg.Continuous)
 	eps := cfg.EffectiveEpsilon()
 
-	// Initial population: x + U(−ε, ε) per pixel, projected (Algorithm 1).
+	// Initial population: x + U(−ε, ε) per pixel, projected (as advertorch does; the authors'
+	// code starts sparser, mutating x with probability ρ, which measured no better here).
 	pop := make([]float32, n*d)
 	for i := range n {
 		m := pop[i*d : (i+1)*d]
