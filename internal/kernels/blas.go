@@ -116,8 +116,12 @@ const minSplitGemm = 1 << 18
 // longer dimension across Threads() goroutines (at most GOMAXPROCS) when the product is large.
 func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int) {
 	parts := min(Threads(), runtime.GOMAXPROCS(0))
-	if parts <= 1 || m*n*k < minSplitGemm || max(m, n) < 2*16 {
+	if parts <= 1 || m*n*k < minSplitGemm {
 		gemm1(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	if max(m, n) < 2*16 {
+		gemmSplitK(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, parts)
 		return
 	}
 	long := max(m, n)
@@ -134,6 +138,40 @@ func Gemm[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b 
 	}
 	gemmPart(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc, 0, min(chunk, long))
 	wg.Wait()
+}
+
+// gemmSplitK computes a product with a small C and a long inner dimension (a convolution's
+// weight gradient over a whole batch) as partial products over k ranges, summed into C.
+func gemmSplitK[T Float](transA, transB bool, m, n, k int, alpha T, a []T, lda int, b []T, ldb int, beta T, c []T, ldc int, parts int) {
+	chunk := (k + parts - 1) / parts
+	tmp := make([]T, (parts-1)*m*n)
+	var wg sync.WaitGroup
+	for p := 1; p*chunk < k; p++ {
+		lo, hi := p*chunk, min((p+1)*chunk, k)
+		ao, bo := lo, lo*ldb
+		if transA {
+			ao = lo * lda
+		}
+		if transB {
+			bo = lo
+		}
+		wg.Add(1)
+		go func(t []T) {
+			defer wg.Done()
+			gemm1(transA, transB, m, n, hi-lo, alpha, a[ao:], lda, b[bo:], ldb, 0, t, n)
+		}(tmp[(p-1)*m*n : p*m*n])
+	}
+	gemm1(transA, transB, m, n, min(chunk, k), alpha, a, lda, b, ldb, beta, c, ldc)
+	wg.Wait()
+	for p := 1; p*chunk < k; p++ {
+		t := tmp[(p-1)*m*n : p*m*n]
+		for i := 0; i < m; i++ {
+			row := c[i*ldc : i*ldc+n]
+			for j, v := range t[i*n : (i+1)*n] {
+				row[j] += v
+			}
+		}
+	}
 }
 
 // gemmPart computes rows [lo, hi) of C when m >= n, else columns [lo, hi).

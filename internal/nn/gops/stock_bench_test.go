@@ -73,6 +73,7 @@ func BenchmarkTrainStepStock(b *testing.B) {
 		}
 		step()
 		b.ReportAllocs()
+		cpu0 := cpuMillis()
 		b.ResetTimer()
 		for i := 0; i < b.N; i++ {
 			step()
@@ -81,5 +82,6 @@ func BenchmarkTrainStepStock(b *testing.B) {
 		sec := b.Elapsed().Seconds() / float64(b.N)
 		b.ReportMetric(batch/sec, "images/s")
 		b.ReportMetric(sec*1e3, "ms/step")
+		b.ReportMetric((cpuMillis()-cpu0)/float64(b.N), "cpu-ms/step")
 	})
 }
