@@ -39,27 +39,31 @@ func TestReluMaxPoolCommute(t *testing.T) {
 		}
 		return m
 	}
-	padded := func(identity bool) *onnxio.Model {
-		b := newIR(13, 2, 2, 9, 9)
-		y := b.node("Conv", []string{"x", b.w("W", -1, 1, 3, 2, 3, 3), b.w("B", -0.5, 0.5, 3)}, "conv")
-		y = b.node("Relu", []string{y}, "relu")
-		if identity {
-			y = b.node("Identity", []string{y}, "id")
+	// convReluPool is Conv 3×3 → Relu → MaxPool(pool) → Flatten → Gemm over a 2×9×9 input.
+	convReluPool := func(flat int64, pool ...*onnxio.Attribute) func(bool) *onnxio.Model {
+		return func(identity bool) *onnxio.Model {
+			b := newIR(13, 2, 2, 9, 9)
+			y := b.node("Conv", []string{"x", b.w("W", -1, 1, 3, 2, 3, 3), b.w("B", -0.5, 0.5, 3)}, "conv")
+			y = b.node("Relu", []string{y}, "relu")
+			if identity {
+				y = b.node("Identity", []string{y}, "id")
+			}
+			y = b.node("MaxPool", []string{y}, "mp", pool...)
+			y = b.node("Flatten", []string{y}, "flat")
+			y = b.node("Gemm", []string{y, b.w("G", -1, 1, 5, flat), b.w("C", -1, 1, 5)}, "gemm", ia("transB", 1))
+			return b.output(y)
 		}
-		y = b.node("MaxPool", []string{y}, "mp", isa("kernel_shape", []int64{3, 3}), isa("strides", []int64{2, 2}),
-			isa("pads", []int64{1, 0, 2, 1}))
-		y = b.node("Flatten", []string{y}, "flat")
-		y = b.node("Gemm", []string{y, b.w("G", -1, 1, 5, 36), b.w("C", -1, 1, 5)}, "gemm", ia("transB", 1))
-		return b.output(y)
 	}
+	k2, k3, s2 := isa("kernel_shape", []int64{2, 2}), isa("kernel_shape", []int64{3, 3}), isa("strides", []int64{2, 2})
 	cases := []struct {
 		name  string
 		model func(identity bool) *onnxio.Model
 		batch int
-		moved []string // ReLU output shapes when moved after the pooling
+		moved []string // ReLU output shapes when the Relu is read by the MaxPool only
 	}{
 		{"lenet5", lenet, 8, []string{"(8, 20, 12, 12)", "(8, 50, 4, 4)", "(8, 500)"}},
-		{"conv-relu-padded-maxpool", padded, 2, []string{"(2, 3, 4, 3)"}},
+		{"padded", convReluPool(36, k3, s2, isa("pads", []int64{1, 0, 2, 1})), 2, []string{"(2, 3, 4, 3)"}},
+		{"auto_pad SAME_UPPER", convReluPool(48, k2, s2, sa("auto_pad", "SAME_UPPER")), 2, []string{"(2, 3, 4, 4)"}},
 	}
 	for _, c := range cases {
 		for _, f64 := range []bool{false, true} {

@@ -254,8 +254,8 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 }
 
 func (b *builder) pool(n *onnxio.Node) (*G.Node, error) {
-	x, relu := b.reluBeforePool[n.Inputs[0]]
-	if !relu || n.Op != "MaxPool" {
+	x, relu := b.reluBeforePool[n.Inputs[0]] // only ever set for a MaxPool's input
+	if !relu {
 		var err error
 		if x, err = b.value(n, 0); err != nil {
 			return nil, err
@@ -274,6 +274,14 @@ func (b *builder) pool(n *onnxio.Node) (*G.Node, error) {
 	}
 	if len(n.Outputs) > 1 && n.Outputs[1] != "" {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "the Indices output")
+	}
+	if relu && slices.ContainsFunc([]int{0, 1, 2, 3}, func(i int) bool { return pads[i] >= k[i%2] }) {
+		// A window may hold padding only: the ReLU goes first, where the model has it.
+		// (gops.MaxPool2D rejects such pads today; this keeps the reordering exact if not.)
+		if x, err = gops.ReLU(x); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+		}
+		relu = false
 	}
 	padded := slices.ContainsFunc(pads, func(p int) bool { return p != 0 })
 	if n.Op == "AveragePool" {
@@ -307,8 +315,8 @@ func (b *builder) pool(n *onnxio.Node) (*G.Node, error) {
 // rectified window is the rectified maximum, and the first maximal element, where the
 // gradient goes, is the same element whenever the maximum is positive; otherwise both
 // gradients are zero), and the ReLU then runs on a quarter (2×2 pooling) of the values,
-// forward and backward. Only windows that hold at least one real pixel are pooled (each pad
-// smaller than the kernel), so no window is all padding.
+// forward and backward. The pool node checks that no window is all padding (each resolved
+// pad smaller than the kernel), and otherwise applies the ReLU first.
 func (b *builder) poolFirst(n *onnxio.Node) bool {
 	out := n.Outputs[0]
 	if len(n.Outputs) != 1 || b.isGraphOutput(out) {
@@ -319,23 +327,7 @@ func (b *builder) poolFirst(n *onnxio.Node) bool {
 		return false
 	}
 	p := cs[0]
-	if p.Domain != "" && p.Domain != "ai.onnx" || len(p.Outputs) > 1 && p.Outputs[1] != "" {
-		return false
-	}
-	k := p.Ints("kernel_shape", nil)
-	pads := p.Ints("pads", []int64{0, 0, 0, 0})
-	if len(k) != 2 || len(pads) != 4 {
-		return false
-	}
-	if ap := p.String("auto_pad", "NOTSET"); ap != "NOTSET" && ap != "" && ap != "VALID" {
-		return false
-	}
-	for i, v := range pads {
-		if v < 0 || v >= k[i%2] {
-			return false
-		}
-	}
-	return true
+	return (p.Domain == "" || p.Domain == "ai.onnx") && (len(p.Outputs) < 2 || p.Outputs[1] == "")
 }
 
 func (b *builder) isGraphOutput(name string) bool {
