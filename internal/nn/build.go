@@ -27,6 +27,8 @@ type builder struct {
 	// reluBeforePool maps the output of a Relu whose only reader is a MaxPool to the Relu's
 	// input: the MaxPool node builds max-pool then ReLU (see poolFirst).
 	reluBeforePool map[string]*G.Node
+	// fused marks Add nodes already built as the bias of the Conv or MatMul before them.
+	fused map[*onnxio.Node]bool
 }
 
 // constInputs lists, per op, the input positions that are constants rather than parameters.
@@ -62,7 +64,7 @@ func build(m *onnxio.Model, cfg Config, shared map[string]*tensor.Dense) (*Net, 
 		m: m, cfg: cfg, dt: tensor.Float32, g: G.NewGraph(),
 		env: map[string]*G.Node{}, consts: map[string]*onnxio.Tensor{},
 		params: map[string]*Param{}, shared: shared, isParam: map[string]bool{}, noGrad: map[string]bool{},
-		reluBeforePool: map[string]*G.Node{},
+		reluBeforePool: map[string]*G.Node{}, fused: map[*onnxio.Node]bool{},
 	}
 	if cfg.Float64 {
 		b.dt = tensor.Float64

@@ -258,3 +258,118 @@ func TestTrainingSkipsInputGradients(t *testing.T) {
 		})
 	}
 }
+
+// biasSumTol bounds the relative difference of a fused bias's gradient: the fused op sums
+// the output gradient over batch and positions in another order than the broadcasting Add's
+// gradient, so float32 sums of a few dozen terms differ by a few ulps (ε = 6e-8).
+const biasSumTol = 1e-6
+
+// TestBiasAddFused checks that an Add of a per-channel (Conv) or per-column (MatMul) bias
+// constant is built into the Conv or Dense op before it: no broadcasting node is left, and
+// the loss, logits and gradients are bit-identical to the model with the Add kept (an
+// Identity between the two keeps it), but for the biases' own gradients (biasSumTol).
+func TestBiasAddFused(t *testing.T) {
+	model := func(convBias []int64, biasFirst bool, denseBias []int64) func(bool) *onnxio.Model {
+		return func(identity bool) *onnxio.Model {
+			b := newIR(13, 2, 2, 6, 6)
+			y := b.node("Conv", []string{"x", b.w("W", -1, 1, 3, 2, 3, 3)}, "conv")
+			if identity {
+				y = b.node("Identity", []string{y}, "id")
+			}
+			in := []string{y, b.w("B", -1, 1, convBias...)}
+			if biasFirst {
+				in[0], in[1] = in[1], in[0]
+			}
+			y = b.node("Add", in, "biased")
+			y = b.node("Relu", []string{y}, "relu")
+			y = b.node("Reshape", []string{y, b.ints("shape", 0, -1)}, "flat")
+			y = b.node("MatMul", []string{y, b.w("M", -1, 1, 48, 4)}, "mm")
+			if identity {
+				y = b.node("Identity", []string{y}, "id2")
+			}
+			y = b.node("Add", []string{y, b.w("C", -1, 1, denseBias...)}, "logits")
+			return b.output(y)
+		}
+	}
+	cases := []struct {
+		name  string
+		model func(bool) *onnxio.Model
+	}{
+		{"[M,1,1] and [M]", model([]int64{3, 1, 1}, false, []int64{4})},
+		{"[1,M,1,1] first and [1,M]", model([]int64{1, 3, 1, 1}, true, []int64{1, 4})},
+	}
+	for _, c := range cases {
+		for _, f64 := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/float64=%v", c.name, f64), func(t *testing.T) {
+				cfg := Config{Batch: 2, Float64: f64}
+				fused, err := Build(c.model(false), cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer fused.Close()
+				kept, err := Build(c.model(true), cfg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer kept.Close()
+				countBcast := func(net *Net) int {
+					k := 0
+					for _, n := range net.trainG.AllNodes() {
+						if n.Op() != nil && strings.HasPrefix(n.Op().String(), "bcast") {
+							k++
+						}
+					}
+					return k
+				}
+				if k := countBcast(fused); k != 0 {
+					t.Errorf("%d broadcasting nodes left; want the biases fused", k)
+				}
+				if k := countBcast(kept); k == 0 {
+					t.Fatal("no broadcasting nodes behind an Identity; the comparison tests nothing")
+				}
+				rng := rand.New(rand.NewPCG(11, 11))
+				x := randInput(rng, fused.inData.Shape().TotalSize())
+				for i := range x {
+					x[i] -= 0.5
+				}
+				labels := []int{1, 3}
+				lf, err := fused.LossGrad(x, labels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				lk, err := kept.LossGrad(x, labels)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if lf != lk {
+					t.Errorf("loss %v fused, %v kept; want equal", lf, lk)
+				}
+				for _, p := range fused.Params() {
+					gf, gk := p.Grad32(), kept.Param(p.Name).Grad32()
+					if f64 {
+						gf, gk = to32(p.Grad64()), to32(kept.Param(p.Name).Grad64())
+					}
+					if len(gf) != p.value.Shape().TotalSize() {
+						t.Fatalf("param %q: %d gradient values; want %d", p.Name, len(gf), p.value.Shape().TotalSize())
+					}
+					tol := 0.0 // bit-identical, but for the fused biases
+					if p.Name == "B" || p.Name == "C" {
+						tol = biasSumTol
+					}
+					for i := range gf {
+						if d := math.Abs(float64(gf[i] - gk[i])); d > tol*max(1, math.Abs(float64(gk[i]))) {
+							t.Fatalf("param %q gradient %d: %v fused, %v kept; want |Δ| ≤ %g", p.Name, i, gf[i], gk[i], tol)
+						}
+					}
+				}
+				zf, _ := fused.Forward(x)
+				zk, _ := kept.Forward(x)
+				for i := range zf {
+					if zf[i] != zk[i] {
+						t.Fatalf("logit %d: %v fused, %v kept; want equal", i, zf[i], zk[i])
+					}
+				}
+			})
+		}
+	}
+}

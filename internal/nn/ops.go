@@ -30,6 +30,9 @@ func (b *builder) node(n *onnxio.Node) error {
 	if shapeOps[n.Op] {
 		return b.shapeOp(n)
 	}
+	if b.fused[n] {
+		return nil
+	}
 	switch n.Op {
 	case "Constant":
 		return b.constant(n)
@@ -219,7 +222,10 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 	if k[0] != ws[2] || k[1] != ws[3] {
 		return nil, b.errorf(n, onnxio.ErrInvalidModel, "kernel_shape %v does not match weight shape %v", k, ws)
 	}
-	var bias *G.Node
+	var (
+		bias  *G.Node
+		fused *onnxio.Node // an Add of a per-channel bias that the convolution takes over
+	)
 	if len(n.Inputs) > 2 && n.Inputs[2] != "" {
 		if bias, err = b.value(n, 2); err != nil {
 			return nil, err
@@ -227,6 +233,8 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 		if !slices.Equal(bias.Shape(), tensor.Shape{ws[0]}) {
 			bias = nil // not [M]: added below by broadcasting
 		}
+	} else if fused, bias, err = b.biasAdd(n, ws[0], [][]int64{{int64(ws[0]), 1, 1}, {1, int64(ws[0]), 1, 1}}); err != nil {
+		return nil, err
 	}
 	p := gops.ConvParams{
 		Pads:        [4]int{pads[0], pads[1], pads[2], pads[3]},
@@ -237,6 +245,9 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 	y, err := gops.Conv2D(x, w, bias, p)
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	if fused != nil {
+		return y, b.set(fused, y)
 	}
 	if bias == nil && len(n.Inputs) > 2 && n.Inputs[2] != "" {
 		bias, err := b.value(n, 2)
@@ -365,6 +376,11 @@ func (b *builder) gemm(n *onnxio.Node) (*G.Node, error) {
 			if c, err = b.value(n, 2); err != nil {
 				return nil, err
 			}
+			if slices.Equal(c.Shape(), tensor.Shape{1, wm}) {
+				if c, err = G.Reshape(c, tensor.Shape{wm}); err != nil {
+					return nil, b.errorf(n, onnxio.ErrUnsupported, "C %q as [%d]: %v", n.Inputs[2], wm, err)
+				}
+			}
 			if !slices.Equal(c.Shape(), tensor.Shape{wm}) {
 				c = nil
 			}
@@ -438,11 +454,57 @@ func (b *builder) matmul(n *onnxio.Node) (*G.Node, error) {
 	if a.Shape()[1] != w.Shape()[0] {
 		return nil, b.errorf(n, onnxio.ErrInvalidModel, "shapes %v and %v; want inner dimensions equal", a.Shape(), w.Shape())
 	}
-	y, err := gops.Dense(a, w, nil, false)
+	m := w.Shape()[1]
+	add, c, err := b.biasAdd(n, m, [][]int64{{int64(m)}, {1, int64(m)}})
+	if err != nil {
+		return nil, err
+	}
+	y, err := gops.Dense(a, w, c, false)
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 	}
+	if add != nil {
+		return y, b.set(add, y)
+	}
 	return y, nil
+}
+
+// biasAdd finds an Add that is the only reader of node n's output and adds a constant or
+// parameter of one of the given dims (a per-channel or per-column bias of m values) to it:
+// it returns that Add and the bias as an [m] node, and marks the Add as built, so that n is
+// built with the bias fused (no broadcasting node, forward or backward). It returns nil when
+// there is no such Add.
+func (b *builder) biasAdd(n *onnxio.Node, m int, dims [][]int64) (*onnxio.Node, *G.Node, error) {
+	if len(n.Outputs) != 1 || b.isGraphOutput(n.Outputs[0]) {
+		return nil, nil, nil
+	}
+	out := n.Outputs[0]
+	cs := b.m.Graph.Consumers(out)
+	if len(cs) != 1 || cs[0].Op != "Add" || len(cs[0].Inputs) != 2 || len(cs[0].Outputs) != 1 || cs[0].Outputs[0] == "" ||
+		cs[0].Domain != "" && cs[0].Domain != "ai.onnx" || b.opset(cs[0]) < 7 {
+		return nil, nil, nil
+	}
+	add := cs[0]
+	i := slices.Index(add.Inputs, out)
+	other := add.Inputs[1-i]
+	if other == out {
+		return nil, nil, nil
+	}
+	t, ok := b.consts[other]
+	if !ok || t.DType != onnxio.Float || !slices.ContainsFunc(dims, func(d []int64) bool { return slices.Equal(d, t.Dims) }) {
+		return nil, nil, nil
+	}
+	c, err := b.value(add, 1-i)
+	if err != nil {
+		return nil, nil, err
+	}
+	if len(c.Shape()) != 1 {
+		if c, err = G.Reshape(c, tensor.Shape{m}); err != nil {
+			return nil, nil, b.errorf(add, onnxio.ErrUnsupported, "bias %q as [%d]: %v", other, m, err)
+		}
+	}
+	b.fused[add] = true
+	return add, c, nil
 }
 
 // reshape builds Flatten and Reshape. A Reshape target keeps the batch axis: its first entry
