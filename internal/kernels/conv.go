@@ -322,8 +322,8 @@ func im2col[T Float](g ConvGeom, x, col []T) {
 					}
 					continue
 				}
-				if lo == 0 && hi == g.OW {
-					// Rows are short (OW is often 8-28): plain loops beat memmove calls.
+				if lo == 0 && hi == g.OW && g.OW < 24 {
+					// Short rows (OW is often 8-14): plain loops beat memmove calls.
 					for oh := ohLo; oh < ohHi; oh++ {
 						row := dst[oh*g.OW : (oh+1)*g.OW]
 						so := (ih0+oh*g.SH)*g.W + iw0
@@ -339,13 +339,24 @@ func im2col[T Float](g ConvGeom, x, col []T) {
 					zero(row[hi:])
 					d := row[lo:hi]
 					so := (ih0+oh*g.SH)*g.W + iw0 + lo
-					for i, v := range plane[so : so+len(d)] {
-						d[i] = v
-					}
+					copyShort(d, plane[so:so+len(d)])
 				}
 			}
 		}
 	})
+}
+
+// copyShort copies src to dst (equal lengths): a plain loop for the short rows of small
+// images, where it beats a memmove call, and copy for longer ones.
+func copyShort[T Float](dst, src []T) {
+	if len(dst) >= 24 {
+		copy(dst, src)
+		return
+	}
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] = v
+	}
 }
 
 // zero clears a short slice with a plain loop (no memclr call for the common tiny lengths).

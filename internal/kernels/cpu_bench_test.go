@@ -16,13 +16,13 @@ func cpuMillis() float64 {
 	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
 }
 
-// BenchmarkIm2col reports im2col's CPU time for the LeNet-5 and zoo second convolutions.
+// BenchmarkIm2col reports im2col's and col2im's CPU time for LeNet-5 and zoo convolutions.
 func BenchmarkIm2col(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		x, w [4]int
 		pad  int
-	}{{"lenet5_conv2", [4]int{64, 20, 12, 12}, [4]int{50, 20, 5, 5}, 0}, {"zoo_conv2", [4]int{64, 8, 14, 14}, [4]int{16, 8, 5, 5}, 2}} {
+	}{{"lenet5_conv2", [4]int{64, 20, 12, 12}, [4]int{50, 20, 5, 5}, 0}, {"zoo_conv2", [4]int{64, 8, 14, 14}, [4]int{16, 8, 5, 5}, 2}, {"zoo_conv1", [4]int{64, 1, 28, 28}, [4]int{8, 1, 5, 5}, 2}} {
 		g, err := NewConvGeom(tc.x, tc.w, [4]int{tc.pad, tc.pad, tc.pad, tc.pad}, [2]int{1, 1}, [2]int{1, 1})
 		if err != nil {
 			b.Fatal(err)

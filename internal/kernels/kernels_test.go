@@ -386,6 +386,9 @@ func TestConvLargeAdjoint(t *testing.T) {
 	for _, tc := range []convCase{
 		{x: [4]int{16, 3, 16, 16}, w: [4]int{4, 3, 3, 3}, pads: [4]int{1, 1, 1, 1}, strides: [2]int{1, 1}, dilations: [2]int{1, 1}},
 		{x: [4]int{9, 2, 20, 20}, w: [4]int{5, 2, 5, 5}, pads: [4]int{0, 2, 1, 0}, strides: [2]int{2, 1}, dilations: [2]int{1, 2}},
+		// rows of 24 and more: the copy path of im2col
+		{x: [4]int{4, 1, 28, 28}, w: [4]int{3, 1, 5, 5}, pads: [4]int{2, 2, 2, 2}, strides: [2]int{1, 1}, dilations: [2]int{1, 1}},
+		{x: [4]int{4, 1, 30, 30}, w: [4]int{3, 1, 5, 5}, pads: [4]int{0, 0, 0, 0}, strides: [2]int{1, 1}, dilations: [2]int{1, 1}},
 	} {
 		g, err := NewConvGeom(tc.x, tc.w, tc.pads, tc.strides, tc.dilations)
 		if err != nil {
