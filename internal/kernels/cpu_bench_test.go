@@ -46,3 +46,26 @@ func BenchmarkIm2col(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkPoolCPU reports max-pooling CPU time for the zoo net's two poolings.
+func BenchmarkPoolCPU(b *testing.B) {
+	for _, tc := range []struct {
+		name string
+		x    [4]int
+		k    int
+	}{{"zoo_pool1_2x2", [4]int{64, 8, 28, 28}, 2}, {"zoo_pool2_3x3", [4]int{64, 16, 14, 14}, 3}} {
+		g, err := NewPoolGeom(tc.x, [2]int{tc.k, tc.k}, [4]int{}, [2]int{tc.k, tc.k})
+		if err != nil {
+			b.Fatal(err)
+		}
+		x := randSlice[float32](rand.New(rand.NewPCG(1, 2)), g.XSize())
+		y, am := make([]float32, g.YSize()), make([]int32, g.YSize())
+		b.Run(tc.name, func(b *testing.B) {
+			t0 := cpuMillis()
+			for b.Loop() {
+				MaxPoolForward(g, x, y, am)
+			}
+			b.ReportMetric((cpuMillis()-t0)/float64(b.N), "cpu-ms/op")
+		})
+	}
+}

@@ -87,10 +87,14 @@ func MaxPoolForward[T Float](g PoolGeom, x, y []T, argmax []int32) {
 					best := base + h0*g.W + w0
 					bv := x[best]
 					for ih := h0; ih < h1; ih++ {
-						for iw := w0; iw < w1; iw++ {
-							if i := base + ih*g.W + iw; x[i] > bv {
-								bv, best = x[i], i
+						ro := base + ih*g.W
+						for iw, v := range x[ro+w0 : ro+w1] {
+							// Branch-free select (CMOV): random activations mispredict.
+							i := ro + w0 + iw
+							if v > bv {
+								best = i
 							}
+							bv = max(bv, v)
 						}
 					}
 					y[out+oh*g.OW+ow] = bv
