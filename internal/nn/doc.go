@@ -21,7 +21,8 @@
 // depends on no parameter skips its input gradient, and the training program runs only the
 // nodes the loss and the parameter gradients need (no gradient of the data batch). A Relu read
 // only by a MaxPool is built after the pooling (the two commute exactly, gradients included),
-// so it runs on the pooled values.
+// so it runs on the pooled values; an Add of a per-channel or per-column bias constant that
+// alone reads a Conv or MatMul (CNTK and Keras exports) becomes that op's fused bias.
 //
 // Invariants. The batch size is fixed at Build and replaces the model's own batch dimension;
 // a Reshape keeps the batch axis (a target whose first entry is the model's fixed batch, -1 or
