@@ -121,3 +121,30 @@ func SoftmaxCrossEntropyBackward[T Float](probs, t []T, n, k int, scale T, dz []
 		}
 	}
 }
+
+// ChannelSums writes s[c] = Σ_{i,j} y[i, c, j] for y laid out [n, m, inner] (the bias gradient
+// of an NCHW convolution, or of a dense layer with inner = 1). Channels are split across
+// goroutines; each sum uses four accumulators to break the floating-point add chain.
+func ChannelSums[T Float](y []T, n, m, inner int, s []T) {
+	checkLen("sums", len(s), m)
+	checkLen("channel tensor", len(y), n*m*inner)
+	parallelFor(m, n*m*inner, func(lo, hi int) {
+		for c := lo; c < hi; c++ {
+			var a0, a1, a2, a3 T
+			for i := 0; i < n; i++ {
+				v := y[(i*m+c)*inner : (i*m+c+1)*inner]
+				j := 0
+				for ; j+4 <= len(v); j += 4 {
+					a0 += v[j]
+					a1 += v[j+1]
+					a2 += v[j+2]
+					a3 += v[j+3]
+				}
+				for ; j < len(v); j++ {
+					a0 += v[j]
+				}
+			}
+			s[c] = (a0 + a1) + (a2 + a3)
+		}
+	})
+}

@@ -517,3 +517,24 @@ func TestConvChunkedMatchesWhole(t *testing.T) {
 		}
 	}
 }
+
+func TestChannelSums(t *testing.T) {
+	r := rand.New(rand.NewPCG(17, 18))
+	for _, tc := range [][3]int{{2, 3, 5}, {64, 20, 576}, {7, 10, 1}, {1, 1, 3}} {
+		n, m, inner := tc[0], tc[1], tc[2]
+		y := randSlice[float64](r, n*m*inner)
+		want := make([]float64, m)
+		for i := 0; i < n; i++ {
+			for c := 0; c < m; c++ {
+				for j := 0; j < inner; j++ {
+					want[c] += y[(i*m+c)*inner+j]
+				}
+			}
+		}
+		got := make([]float64, m)
+		ChannelSums(y, n, m, inner, got)
+		if e := maxRelErr(got, want); e > refTol64 {
+			t.Errorf("%v: max rel err %g\n got %v\nwant %v", tc, e, got, want)
+		}
+	}
+}

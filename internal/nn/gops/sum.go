@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/chewxy/hm"
+	"github.com/uqnn/uqnn/internal/kernels"
 	"gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -45,22 +46,9 @@ func (op *channelSumOp) Do(vals ...gorgonia.Value) (gorgonia.Value, error) {
 	inner := op.shape.TotalSize() / (n * m)
 	out := reuse(&op.out, dy.Dtype(), m)
 	if dy.Dtype() == tensor.Float32 {
-		sumChannels(dy.Float32s(), n, m, inner, out.Float32s())
+		kernels.ChannelSums(dy.Float32s(), n, m, inner, out.Float32s())
 	} else {
-		sumChannels(dy.Float64s(), n, m, inner, out.Float64s())
+		kernels.ChannelSums(dy.Float64s(), n, m, inner, out.Float64s())
 	}
 	return out, nil
-}
-
-func sumChannels[T float32 | float64](dy []T, n, m, inner int, out []T) {
-	clear(out)
-	for i := 0; i < n; i++ {
-		for c := 0; c < m; c++ {
-			var s T
-			for _, v := range dy[(i*m+c)*inner : (i*m+c+1)*inner] {
-				s += v
-			}
-			out[c] += s
-		}
-	}
 }
