@@ -41,16 +41,19 @@ var (
 	valColor   = color.RGBA{R: 0xff, G: 0x7f, B: 0x0e, A: 0xff}
 )
 
-// PlotPNG draws the curves as a PNG report figure: loss against epoch on the left (training
-// minibatch loss, the running mean at each point, in blue; validation loss at epoch ends in
-// orange) and accuracy against epoch on the right (training subset and validation).
+// PlotPNG draws the curves as a PNG report figure: loss against epoch on a log scale on the left
+// (training minibatch loss, the running mean at each point, in blue; validation loss at epoch
+// ends in orange) and accuracy against epoch on the right (training subset and validation).
 func PlotPNG(pts []Point, title string) ([]byte, error) {
 	var batch, trainAcc, valLoss, valAcc plotter.XYs
+	// The loss axis is logarithmic: zero losses (no validation set, an exact fit) are left out.
 	for _, p := range pts {
-		batch = append(batch, plotter.XY{X: p.Epoch, Y: p.BatchLoss})
+		if p.BatchLoss > 0 {
+			batch = append(batch, plotter.XY{X: p.Epoch, Y: p.BatchLoss})
+		}
 		if p.Evaluated {
 			trainAcc = append(trainAcc, plotter.XY{X: p.Epoch, Y: p.TrainAcc})
-			if p.ValLoss != 0 || p.ValAcc != 0 {
+			if p.ValLoss > 0 {
 				valLoss = append(valLoss, plotter.XY{X: p.Epoch, Y: p.ValLoss})
 				valAcc = append(valAcc, plotter.XY{X: p.Epoch, Y: p.ValAcc})
 			}
@@ -62,7 +65,9 @@ func PlotPNG(pts []Point, title string) ([]byte, error) {
 	loss := plot.New()
 	loss.Title.Text = title + ": loss"
 	loss.X.Label.Text = "epoch"
-	loss.Y.Label.Text = "cross-entropy (nats)"
+	loss.Y.Label.Text = "cross-entropy (nats, log scale)"
+	loss.Y.Scale = plot.LogScale{}
+	loss.Y.Tick.Marker = plot.LogTicks{Prec: -1}
 	acc := plot.New()
 	acc.Title.Text = title + ": accuracy"
 	acc.X.Label.Text = "epoch"
