@@ -85,6 +85,7 @@ type Conv[T Float] struct {
 	colSrc   *T  // first element of the input col was built from, when colValid
 	dcol     []T // [K, n·P]: gradient of col
 	buf      []T // [M, n·P]: GEMM output / gathered output gradient
+	wt       []T // [K, M]: transposed weight gradient
 }
 
 // NewConv returns a convolution workspace for geometry g.
@@ -264,11 +265,22 @@ func (c *Conv[T]) BackwardFilterFromCol(dy, dw, db []T) {
 func (c *Conv[T]) filterChunk(g ConvGeom, dy, dw, db []T, accumulate bool) {
 	K, NP := g.k(), g.N*g.p()
 	dyb := c.gatherDY(g, dy)
-	var beta T
-	if accumulate {
-		beta = 1
+	// dWᵀ[K, M] = col·dybᵀ, then transpose: OpenBLAS runs this orientation 1.3-2x faster than
+	// dW = dyb·colᵀ for the few-filter shapes of MNIST nets (M = 8-50, long N·P).
+	c.wt = grow(c.wt, K*g.M)
+	Gemm(false, true, K, g.M, NP, 1, c.col, NP, dyb, NP, 0, c.wt, g.M)
+	for m := 0; m < g.M; m++ {
+		row := dw[m*K : (m+1)*K]
+		if accumulate {
+			for k := range row {
+				row[k] += c.wt[k*g.M+m]
+			}
+		} else {
+			for k := range row {
+				row[k] = c.wt[k*g.M+m]
+			}
+		}
 	}
-	Gemm(false, true, g.M, K, NP, 1, dyb, NP, c.col, NP, beta, dw, K)
 	if db == nil {
 		return
 	}
