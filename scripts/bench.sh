@@ -19,6 +19,6 @@ echo "== uqnn benchmarks" >&2
 export GOMAXPROCS=2
 {
   go test -run '^$' -bench 'BenchmarkTrainStep|BenchmarkInfer' -benchtime "${BENCHTIME:-30x}" -count 1 ./internal/benchmark
-  go test -run '^$' -bench 'VsBare' -benchtime "${BENCHTIME_ORT:-2s}" -count 1 ./internal/ort ./adversarial
+  go test -run '^$' -bench 'VsBare' -benchtime "${BENCHTIME_ORT:-3s}" -count 1 ./internal/ort ./adversarial
 } | tee "$out/go.txt"
 go run ./scripts/benchreport "$out/torch.jsonl" "$out/go.txt" | tee "$out/report.txt"
