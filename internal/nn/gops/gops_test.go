@@ -273,3 +273,64 @@ func TestTransposedInput(t *testing.T) {
 		}
 	}
 }
+
+// TestDenseGradientsFiniteDifferences covers Dense without bias and with W as [K, M]
+// (transW false), and ReLU on a rank-2 tensor, through Grad and a TapeMachine.
+func TestDenseGradientsFiniteDifferences(t *testing.T) {
+	r := rand.New(rand.NewPCG(31, 32))
+	g := gorgonia.NewGraph()
+	dt := tensor.Float64
+	mk := func(name string, shape ...int) *gorgonia.Node {
+		return gorgonia.NewTensor(g, dt, len(shape), gorgonia.WithShape(shape...), gorgonia.WithName(name), gorgonia.WithValue(randTensor(r, dt, shape...)))
+	}
+	x, w1, w2, b2 := mk("x", 3, 4), mk("w1", 4, 5), mk("w2", 5, 3), mk("b2", 3)
+	h, err := Dense(x, w1, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if h, err = ReLU(h); err != nil {
+		t.Fatal(err)
+	}
+	z, err := Dense(h, w2, b2, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Soft targets: rows summing to 1.5 exercise the Σt factor of the gradient.
+	tv := tensor.New(tensor.WithShape(3, 3), tensor.WithBacking([]float64{1, 0.5, 0, 0, 0, 1.5, 0.25, 0.25, 1}))
+	y := gorgonia.NewTensor(g, dt, 2, gorgonia.WithShape(3, 3), gorgonia.WithName("y"), gorgonia.WithValue(tv))
+	cost, err := SoftmaxCrossEntropy(z, y)
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := []*gorgonia.Node{x, w1, w2, b2}
+	grads, err := gorgonia.Grad(cost, params...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m := gorgonia.NewTapeMachine(g)
+	defer m.Close()
+	run := func() float64 {
+		m.Reset()
+		if err := m.RunAll(); err != nil {
+			t.Fatal(err)
+		}
+		return cost.Value().Data().(float64)
+	}
+	for pi, p := range params {
+		run()
+		got := append([]float64(nil), grads[pi].Value().Data().([]float64)...)
+		data := p.Value().Data().([]float64)
+		for j := range data {
+			old := data[j]
+			data[j] = old + fdStep
+			fp := run()
+			data[j] = old - fdStep
+			fm := run()
+			data[j] = old
+			want := (fp - fm) / (2 * fdStep)
+			if e := math.Abs(got[j]-want) / math.Max(fdFloor, math.Abs(want)); e > fdTol {
+				t.Errorf("d cost/d %s[%d] = %.10g; finite difference %.10g (rel err %g)", p.Name(), j, got[j], want, e)
+			}
+		}
+	}
+}
