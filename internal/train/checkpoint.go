@@ -6,7 +6,8 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+
+	"github.com/uqnn/uqnn/onnxio"
 )
 
 // checkpointMagic versions the checkpoint format.
@@ -65,7 +66,7 @@ func (r *run) writeCheckpoint(path string) error {
 	if err := gob.NewEncoder(&buf).Encode(&ck); err != nil {
 		return fmt.Errorf("encoding checkpoint: %w", err)
 	}
-	return WriteFileAtomic(path, buf.Bytes())
+	return onnxio.WriteFileAtomic(path, buf.Bytes())
 }
 
 // ReadCheckpoint reads a checkpoint written by Loop.
@@ -138,27 +139,5 @@ func (r *run) restore(ck *Checkpoint) error {
 	r.epoch, r.step, r.pos, r.perm = ck.Epoch, ck.Step, ck.Pos, ck.Perm
 	r.curves, r.accLoss, r.accN, r.lastLR = ck.Curves, ck.AccLoss, ck.AccN, ck.LastLR
 	r.images, r.seconds = ck.Images, ck.Seconds
-	return nil
-}
-
-// WriteFileAtomic writes b to a temporary file next to path and renames it over path, so a
-// reader never sees a partial file.
-func WriteFileAtomic(path string, b []byte) error {
-	f, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	_, werr := f.Write(b)
-	serr := f.Sync()
-	cerr := f.Close()
-	if err := errors.Join(werr, serr, cerr); err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("writing %s: %w", path, err)
-	}
-	if err := os.Rename(tmp, path); err != nil {
-		os.Remove(tmp)
-		return err
-	}
 	return nil
 }
