@@ -21,6 +21,27 @@ type Metadata struct {
 	Key, Value string
 }
 
+// Meta returns the value of metadata key, and whether the model has it.
+func (m *Model) Meta(key string) (string, bool) {
+	for _, kv := range m.Metadata {
+		if kv.Key == key {
+			return kv.Value, true
+		}
+	}
+	return "", false
+}
+
+// SetMeta sets metadata key to value, replacing an existing entry.
+func (m *Model) SetMeta(key, value string) {
+	for i, kv := range m.Metadata {
+		if kv.Key == key {
+			m.Metadata[i].Value = value
+			return
+		}
+	}
+	m.Metadata = append(m.Metadata, Metadata{Key: key, Value: value})
+}
+
 // Model is a decoded ONNX model. Fields are the parts uqnn reads or changes; everything else in
 // the file (training info, functions, fields of newer IR versions) is kept in the underlying
 // proto and written back unchanged by Encode.

@@ -196,12 +196,12 @@ func runAttack(ctx context.Context, g *globals, o attackOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := openClassifier(g, o.model, ort.Options{Threads: 1})
+	c, model, err := openClassifier(g, o.model, ort.Options{Threads: 1})
 	if err != nil {
 		return err
 	}
 	defer c.Close()
-	pp, err := resolvePreprocess(ctx, o.preprocess, c, m, o.calibN)
+	pp, err := resolvePreprocess(ctx, o.preprocess, c, model, m, o.calibN)
 	if err != nil {
 		return err
 	}

@@ -11,8 +11,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/onnxpb"
 	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/onnxio"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -222,5 +224,36 @@ func TestEvalEnginesAgree(t *testing.T) {
 				t.Errorf("accuracy ort %.4f, gorgonia %.4f; want equal", acc["ort"], acc["gorgonia"])
 			}
 		})
+	}
+}
+
+// TestEvalAutoUsesMetadata: --preprocess auto takes the model's uqnn.preprocess metadata
+// instead of calibrating.
+func TestEvalAutoUsesMetadata(t *testing.T) {
+	dir := testenv.SharedModels(t)
+	testenv.ORT(t)
+	m, err := onnxio.Load(filepath.Join(dir, "pytorch-cnn-op11.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.SetMeta(fixtures.MetaPreprocess, "mnist") // not what calibration would choose (-1..1)
+	path := filepath.Join(t.TempDir(), "with-meta.onnx")
+	if err := m.Save(path, onnxio.SaveOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	r := uqnn(t, "eval", path, "--n", "200", "--json")
+	if r.code != 0 {
+		t.Fatalf("exit %d: %s", r.code, r.stderr)
+	}
+	var rep evalReport
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
+		t.Fatal(err)
+	}
+	if rep.Preprocess.Name != "mnist" || rep.Preprocess.Source != ppFromMetadata {
+		t.Fatalf("preprocess %+v; want mnist from metadata", rep.Preprocess)
+	}
+	r = uqnn(t, "eval", filepath.Join(dir, "pytorch-cnn-op11.onnx"), "--n", "200", "--json")
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Preprocess.Source != ppFromCalibration || rep.Preprocess.Name != "-1..1" {
+		t.Fatalf("without metadata: %+v (%v); want -1..1 by calibration", rep.Preprocess, err)
 	}
 }

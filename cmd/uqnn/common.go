@@ -38,23 +38,25 @@ func loadMNIST(dir string) (*fixtures.MNIST, error) {
 
 // openClassifier validates the model with onnxio (external data confined to the model's folder,
 // tensor sizes checked) and opens an onnxruntime session on it.
-func openClassifier(g *globals, path string, opt ort.Options) (*ort.Classifier, error) {
-	if _, err := onnxio.Load(path); err != nil {
-		return nil, err
+// It returns the decoded model too.
+func openClassifier(g *globals, path string, opt ort.Options) (*ort.Classifier, *onnxio.Model, error) {
+	m, err := onnxio.Load(path)
+	if err != nil {
+		return nil, nil, err
 	}
 	if err := ort.Setup(g.ortLib); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	c, err := ort.Open(path, ort.Preprocess{Name: "0..1", Scale: 1.0 / 255}, opt)
+	c, err := ort.Open(path, ort.Presets[0], opt)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if c.Classes() != fixtures.Classes {
 		c.Close()
-		return nil, fmt.Errorf("%s: %w: output %q gives %d scores per image; want %d (one per MNIST class)",
+		return nil, nil, fmt.Errorf("%s: %w: output %q gives %d scores per image; want %d (one per MNIST class)",
 			path, onnxio.ErrInvalidModel, c.OutputName(), c.Classes(), fixtures.Classes)
 	}
-	return c, nil
+	return c, m, nil
 }
 
 // checkModelFile makes a missing model file or a folder a bad-model error (exit 3) before any
@@ -70,22 +72,38 @@ func checkModelFile(path string) error {
 	return nil
 }
 
+// How a pixel mapping was chosen.
+const (
+	ppFromFlag        = "flag"        // --preprocess named it
+	ppFromMetadata    = "metadata"    // auto: the model's uqnn.preprocess metadata (written by uqnn train)
+	ppFromCalibration = "calibration" // auto: the best preset on labelled validation images
+)
+
 // resolvedPreprocess is the pixel mapping a command uses and how it was chosen.
 type resolvedPreprocess struct {
 	ort.Preprocess
 	Auto        bool              `json:"auto"`
+	Source      string            `json:"source"`
 	CalibImages int               `json:"calibration_images,omitempty"`
 	Candidates  []ort.Calibration `json:"candidates,omitempty"`
 }
 
-// resolvePreprocess parses --preprocess; "auto" calibrates on calibN validation images.
-func resolvePreprocess(ctx context.Context, flag string, c *ort.Classifier, m *fixtures.MNIST, calibN int) (resolvedPreprocess, error) {
+// resolvePreprocess parses --preprocess. "auto" takes the model's own uqnn.preprocess metadata
+// when model is given and has it, else calibrates on calibN validation images.
+func resolvePreprocess(ctx context.Context, flag string, c *ort.Classifier, model *onnxio.Model, m *fixtures.MNIST, calibN int) (resolvedPreprocess, error) {
 	pp, auto, err := ort.ParsePreprocess(flag)
 	if err != nil {
 		return resolvedPreprocess{}, usagef("%v", err)
 	}
 	if !auto {
-		return resolvedPreprocess{Preprocess: pp}, nil
+		return resolvedPreprocess{Preprocess: pp, Source: ppFromFlag}, nil
+	}
+	if model != nil {
+		if v, ok := model.Meta(fixtures.MetaPreprocess); ok {
+			if pp, auto, err := ort.ParsePreprocess(v); err == nil && !auto {
+				return resolvedPreprocess{Preprocess: pp, Auto: true, Source: ppFromMetadata}, nil
+			}
+		}
 	}
 	v := m.Validation()
 	calibN = min(max(calibN, 1), v.N)
@@ -93,7 +111,7 @@ func resolvePreprocess(ctx context.Context, flag string, c *ort.Classifier, m *f
 	if err != nil {
 		return resolvedPreprocess{}, err
 	}
-	return resolvedPreprocess{Preprocess: pp, Auto: true, CalibImages: calibN, Candidates: cands}, nil
+	return resolvedPreprocess{Preprocess: pp, Auto: true, Source: ppFromCalibration, CalibImages: calibN, Candidates: cands}, nil
 }
 
 // rate is images per second, 0 for an empty interval.

@@ -41,8 +41,9 @@ Preprocessing maps a raw pixel x in 0..255 to the model input:
   0..1    x/255              0..255  x
   mnist   (x/255-0.1307)/0.3081      -1..1   x/127.5-1
   scale=S,offset=O   x·S+O
-  auto    scores each preset on --calib-n validation images (the last 5,000 training
-          images, never the test set) and keeps the most accurate.`,
+  auto    the model's own uqnn.preprocess metadata when it has it (uqnn train writes it);
+          otherwise scores each preset on --calib-n validation images (the last 5,000
+          training images, never the test set) and keeps the most accurate.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.model = args[0]
@@ -98,7 +99,7 @@ func runEval(ctx context.Context, g *globals, o evalOptions) error {
 	if err != nil {
 		return err
 	}
-	c, err := openClassifier(g, o.model, ort.Options{Threads: o.threads, Chunk: o.batch})
+	c, model, err := openClassifier(g, o.model, ort.Options{Threads: o.threads, Chunk: o.batch})
 	if err != nil {
 		return err
 	}
@@ -106,7 +107,7 @@ func runEval(ctx context.Context, g *globals, o evalOptions) error {
 	if o.batch > 0 && c.Batch() > 0 && o.batch != c.Batch() {
 		return usagef("--batch %d: %s has a fixed batch of %d; leave --batch out", o.batch, o.model, c.Batch())
 	}
-	pp, err := resolvePreprocess(ctx, o.preprocess, c, m, o.calibN)
+	pp, err := resolvePreprocess(ctx, o.preprocess, c, model, m, o.calibN)
 	if err != nil {
 		return err
 	}
@@ -160,12 +161,15 @@ func printEval(g *globals, r evalReport) error {
 		kind += " (softmax applied)"
 	}
 	fmt.Fprintf(w, "output\t%s, %s\n", r.Output, kind)
-	if r.Preprocess.Auto {
+	switch r.Preprocess.Source {
+	case ppFromMetadata:
+		fmt.Fprintf(w, "preprocess\t%s, from the model's %s metadata\n", describePP(r.Preprocess.Preprocess), fixtures.MetaPreprocess)
+	case ppFromCalibration:
 		fmt.Fprintf(w, "preprocess\t%s, chosen by calibration on %d validation images\n", describePP(r.Preprocess.Preprocess), r.Preprocess.CalibImages)
 		for _, c := range r.Preprocess.Candidates {
 			fmt.Fprintf(w, "\t  %-7s accuracy %.4f  nll %.4f\n", c.Preprocess.Name, c.Accuracy, c.NLL)
 		}
-	} else {
+	default:
 		fmt.Fprintf(w, "preprocess\t%s\n", describePP(r.Preprocess.Preprocess))
 	}
 	fmt.Fprintf(w, "images\t%d MNIST test images (%s)\n", r.Scores.N, r.Data)

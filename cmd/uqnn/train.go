@@ -229,31 +229,12 @@ func trainModel(o *trainOptions) (*onnxio.Model, error) {
 	return onnxio.Load(o.init)
 }
 
-func metadata(m *onnxio.Model, key string) (string, bool) {
-	for _, kv := range m.Metadata {
-		if kv.Key == key {
-			return kv.Value, true
-		}
-	}
-	return "", false
-}
-
-func setMetadata(m *onnxio.Model, key, value string) {
-	for i, kv := range m.Metadata {
-		if kv.Key == key {
-			m.Metadata[i].Value = value
-			return
-		}
-	}
-	m.Metadata = append(m.Metadata, onnxio.Metadata{Key: key, Value: value})
-}
-
 // trainPreprocess resolves the pixel mapping: --preprocess, else the model's metadata, else
 // 0..1 for built networks and calibration (onnxruntime) for --init models.
 func trainPreprocess(ctx context.Context, g *globals, o *trainOptions, m *onnxio.Model, data *fixtures.MNIST) (resolvedPreprocess, error) {
 	flag := o.preprocess
 	if flag == "" {
-		if v, ok := metadata(m, fixtures.MetaPreprocess); ok {
+		if v, ok := m.Meta(fixtures.MetaPreprocess); ok {
 			if pp, auto, err := ort.ParsePreprocess(v); err == nil && !auto {
 				return resolvedPreprocess{Preprocess: pp}, nil
 			}
@@ -273,12 +254,12 @@ func trainPreprocess(ctx context.Context, g *globals, o *trainOptions, m *onnxio
 	if o.init == "" {
 		return resolvedPreprocess{}, usagef("train: --preprocess auto needs a trained model (--init); an untrained --arch has no preference")
 	}
-	c, err := openClassifier(g, o.init, ort.Options{})
+	c, _, err := openClassifier(g, o.init, ort.Options{})
 	if err != nil {
 		return resolvedPreprocess{}, err
 	}
 	defer c.Close()
-	return resolvePreprocess(ctx, flag, c, data, o.calibN)
+	return resolvePreprocess(ctx, flag, c, nil, data, o.calibN)
 }
 
 // ppName is the --preprocess spelling of pp, for the output's metadata.
@@ -363,7 +344,7 @@ func runTrain(ctx context.Context, g *globals, o trainOptions) error {
 	if err := gn.WriteBack(m); err != nil {
 		return err
 	}
-	setMetadata(m, fixtures.MetaPreprocess, ppName(pp.Preprocess))
+	m.SetMeta(fixtures.MetaPreprocess, ppName(pp.Preprocess))
 	if err := m.Save(paths.out, onnxio.SaveOptions{}); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}

@@ -209,7 +209,7 @@ func TestTrainInitKeepsInterface(t *testing.T) {
 		t.Errorf("fine-tuned model is %s → %s; want the original %s → %s", got.Graph.Inputs[0].Name, got.Graph.Outputs[0].Name,
 			orig.Graph.Inputs[0].Name, orig.Graph.Outputs[0].Name)
 	}
-	if v, _ := metadata(got, fixtures.MetaPreprocess); v != "-1..1" {
+	if v, _ := got.Meta(fixtures.MetaPreprocess); v != "-1..1" {
 		t.Errorf("metadata %s = %q; want -1..1", fixtures.MetaPreprocess, v)
 	}
 	checkORTAccuracy(t, o.out, rep.Preprocess.Preprocess, rep.Test)
