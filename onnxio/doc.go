@@ -14,7 +14,6 @@
 //	c := m.Clone()                                // deep copy
 //	b, err := m.Encode()                          // all tensors inline
 //	err = m.Save("out.onnx", onnxio.SaveOptions{ExternalData: true}) // atomic; big tensors in out.onnx.data
-//	onnxio.WriteFileAtomic(path, data)            // temp file + rename, for any output
 //	m.ExternalFiles()                             // data files Load read (for sizes, never overwrite)
 //	onnxio.FreeBatch(m)                           // inputs have a free leading dimension
 //	shapes, err := onnxio.InferShapes(m, batch)   // static shape of every value (batch <= 0: fixed)

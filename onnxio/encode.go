@@ -2,7 +2,7 @@ package onnxio
 
 import (
 	"fmt"
-	"os"
+	"github.com/uqnn/uqnn/internal/atomicfile"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -65,43 +65,11 @@ func (m *Model) Save(path string, opt SaveOptions) error {
 		return err
 	}
 	if ext != nil && len(ext.data) > 0 {
-		if err := WriteFileAtomic(filepath.Join(filepath.Dir(path), ext.location), ext.data); err != nil {
+		if err := atomicfile.WriteFile(filepath.Join(filepath.Dir(path), ext.location), ext.data); err != nil {
 			return err
 		}
 	}
-	return WriteFileAtomic(path, b)
-}
-
-// WriteFileAtomic writes data to a temporary file in path's folder and renames it to path, so
-// readers never see a partial file.
-func WriteFileAtomic(path string, data []byte) error {
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	f, err := os.CreateTemp(dir, "."+base+".tmp*")
-	if err != nil {
-		return fmt.Errorf("onnxio: write %s: %w", path, err)
-	}
-	tmp := f.Name()
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Chmod(tmp, 0o644)
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return fmt.Errorf("onnxio: write %s: %w", path, err)
-	}
-	return nil
+	return atomicfile.WriteFile(path, b)
 }
 
 // externalWriter collects the data of large initializers for one external data file.

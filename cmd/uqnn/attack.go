@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/uqnn/uqnn/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,7 +21,6 @@ import (
 	"github.com/uqnn/uqnn/adversarial"
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
-	"github.com/uqnn/uqnn/onnxio"
 )
 
 func init() { registerVerb(newAttackCmd) }
@@ -356,7 +356,7 @@ func startRun(dir string, p attackParams, resume bool) error {
 			return nil
 		}
 	}
-	return onnxio.WriteFileAtomic(path, b)
+	return atomicfile.WriteFile(path, b)
 }
 
 // diffParams names the first parameter that differs between two runs, or "". The model is

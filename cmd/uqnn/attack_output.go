@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/uqnn/uqnn/internal/atomicfile"
 	"image"
 	"image/color"
 	"image/draw"
@@ -25,7 +26,6 @@ import (
 	"github.com/uqnn/uqnn/adversarial"
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
-	"github.com/uqnn/uqnn/onnxio"
 )
 
 // attackRecord is one finished example: a line of records.jsonl.
@@ -302,21 +302,21 @@ func writeAttackOutputs(dir string, recs []attackRecord, rep attackReport, gridN
 	if err := fixtures.WriteIDXLabels(filepath.Join(dir, attackPredsFile), preds); err != nil {
 		return err
 	}
-	if err := onnxio.WriteFileAtomic(filepath.Join(dir, attackRecordsFile), lines.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, attackRecordsFile), lines.Bytes()); err != nil {
 		return err
 	}
 	grid, err := attackGrid(recs[:min(gridN, len(recs))], test)
 	if err != nil {
 		return err
 	}
-	if err := onnxio.WriteFileAtomic(filepath.Join(dir, attackGridFile), grid); err != nil {
+	if err := atomicfile.WriteFile(filepath.Join(dir, attackGridFile), grid); err != nil {
 		return err
 	}
 	b, err := json.MarshalIndent(rep, "", "  ")
 	if err != nil {
 		return err
 	}
-	return onnxio.WriteFileAtomic(filepath.Join(dir, attackReportFile), append(b, '\n'))
+	return atomicfile.WriteFile(filepath.Join(dir, attackReportFile), append(b, '\n'))
 }
 
 // Grid geometry: each image drawn gridScale times larger, a caption band below it.

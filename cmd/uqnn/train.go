@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/uqnn/uqnn/internal/atomicfile"
 	"io"
 	"math/rand/v2"
 	"os"
@@ -439,14 +440,14 @@ func writeCurves(p trainPaths, pts []train.Point, title string) error {
 	if err := train.WriteCSV(&buf, pts); err != nil {
 		return err
 	}
-	if err := onnxio.WriteFileAtomic(p.csv, buf.Bytes()); err != nil {
+	if err := atomicfile.WriteFile(p.csv, buf.Bytes()); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	png, err := train.PlotPNG(pts, filepath.Base(title))
 	if err != nil {
 		return err
 	}
-	if err := onnxio.WriteFileAtomic(p.png, png); err != nil {
+	if err := atomicfile.WriteFile(p.png, png); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
 	return nil

@@ -5,9 +5,8 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
+	"github.com/uqnn/uqnn/internal/atomicfile"
 	"os"
-
-	"github.com/uqnn/uqnn/onnxio"
 )
 
 // checkpointMagic versions the checkpoint format.
@@ -66,7 +65,7 @@ func (r *run) writeCheckpoint(path string) error {
 	if err := gob.NewEncoder(&buf).Encode(&ck); err != nil {
 		return fmt.Errorf("encoding checkpoint: %w", err)
 	}
-	return onnxio.WriteFileAtomic(path, buf.Bytes())
+	return atomicfile.WriteFile(path, buf.Bytes())
 }
 
 // ReadCheckpoint reads a checkpoint written by Loop.
