@@ -12,13 +12,17 @@ import (
 	"github.com/uqnn/uqnn/onnxio"
 )
 
-// ortTol bounds |Gorgonia − onnxruntime| per output, scaled by max(1, largest |output| of the
-// image), since rounding error follows the largest values summed: both run
-// float32 with different summation orders, so they differ by a few ulps of the value. For
-// outputs up to 1 in magnitude (probabilities, most logits) this is the 1e-4 absolute bound;
-// the CNTK zoo model takes 0..255 pixels and has logits near 6000, where one float32 ulp is
-// already 4.9e-4, so an absolute 1e-4 is not representable there.
-const ortTol = 1e-4
+// ortTol is issue 3's bound on max |Gorgonia − onnxruntime| over every output of 1,000 test
+// images. Both run float32 with different summation orders, so they differ by a few ulps of the
+// values summed. The bound is absolute wherever it is representable: for outputs whose
+// magnitude stays below absRange (a float32 ulp at 100 is 7.6e-6). The CNTK zoo model fed
+// 0..255 pixels has logits near 6,000, where one ulp is already 4.9e-4; there the bound is
+// relative to the row's largest |output|, and the same model is also checked with the 0..1
+// pixels calibration picks for it (logits below 100), absolutely.
+const (
+	ortTol   = 1e-4
+	absRange = 100
+)
 
 // testImages returns n raw 0..255 MNIST test images (n·784) and labels.
 func testImages(t *testing.T, n int) ([]float32, []int) {
@@ -42,8 +46,10 @@ func TestMatchesORT(t *testing.T) {
 		n = 100
 	}
 	raw, _ := testImages(t, n)
-	for _, gm := range goodModels(t) {
-		t.Run(gm.file, func(t *testing.T) {
+	models := goodModels(t)
+	models = append(models, goodModel{"cntk-zoo-mnist-op7.onnx", ort.Presets[0]}) // 0..1
+	for _, gm := range models {
+		t.Run(gm.file+"/"+gm.pp.Name, func(t *testing.T) {
 			path := filepath.Join(dir, gm.file)
 			c, err := ort.Open(path, gm.pp, ort.Options{})
 			if err != nil {
@@ -63,10 +69,17 @@ func TestMatchesORT(t *testing.T) {
 			}
 			worst, at := 0.0, 0
 			k := c.Classes()
+			var largest float64
+			for _, v := range want {
+				largest = max(largest, math.Abs(float64(v)))
+			}
+			absolute := largest < absRange
 			for r := 0; r < n; r++ {
 				scale := 1.0
 				for _, v := range want[r*k : r*k+k] {
-					scale = max(scale, math.Abs(float64(v)))
+					if !absolute {
+						scale = max(scale, math.Abs(float64(v)))
+					}
 				}
 				for i := r * k; i < r*k+k; i++ {
 					if d := math.Abs(float64(got[i]-want[i])) / scale; d > worst {
@@ -74,10 +87,14 @@ func TestMatchesORT(t *testing.T) {
 					}
 				}
 			}
-			t.Logf("max scaled |Δ| = %.3g", worst)
+			kind := "absolute"
+			if !absolute {
+				kind = "relative to the row's largest |output|"
+			}
+			t.Logf("max |Δ| = %.3g (%s; largest |output| %.3g)", worst, kind, largest)
 			if worst > ortTol {
-				t.Errorf("max |gorgonia − ort|/max(1,|ort row|) = %.3g at image %d class %d (got %v, want %v); want ≤ %g",
-					worst, at/c.Classes(), at%c.Classes(), got[at], want[at], ortTol)
+				t.Errorf("max |gorgonia − ort| (%s) = %.3g at image %d class %d (got %v, want %v); want ≤ %g",
+					kind, worst, at/c.Classes(), at%c.Classes(), got[at], want[at], ortTol)
 			}
 		})
 	}
