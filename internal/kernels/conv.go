@@ -1,6 +1,10 @@
 package kernels
 
-import "fmt"
+import (
+	"fmt"
+	"runtime"
+	"sync"
+)
 
 // ConvGeom is the validated geometry of one 2-D convolution (group 1, NCHW).
 // Input x is [N, C, H, W], weights w are [M, C, KH, KW], output y is [N, M, OH, OW].
@@ -67,25 +71,45 @@ func (g ConvGeom) YShape() [4]int { return [4]int{g.N, g.M, g.OH, g.OW} }
 func (g ConvGeom) k() int { return g.C * g.KH * g.KW }
 func (g ConvGeom) p() int { return g.OH * g.OW }
 
-// colLimit bounds the im2col workspace in elements (32 MiB of float32): larger batches are
-// processed in chunks of images, so evaluating a whole test set in one graph stays in memory.
-// A variable only so tests can force chunking.
+// colLimit bounds, in elements, the im2col matrix Forward keeps for the weight gradient
+// (32 MiB of float32): larger batches, such as a whole test set evaluated in one graph, keep
+// none and BackwardFilter rebuilds each image's patches. A variable only so tests can force
+// that path.
 var colLimit = 1 << 23
 
-// chunk is the number of images processed per im2col chunk.
+// chunk is the number of images whose im2col matrix fits colLimit; Forward keeps the matrix
+// when chunk() >= N.
 func (g ConvGeom) chunk() int { return max(1, min(g.N, colLimit/(g.k()*g.p()))) }
 
-// Conv is a convolution with its reusable workspaces. When the batch fits one chunk, Forward
-// keeps the im2col matrix of its input so that a following BackwardFilterFromCol needs no
-// second im2col.
+// image is the geometry of one image of the batch.
+func (g ConvGeom) image() ConvGeom {
+	g.N = 1
+	return g
+}
+
+// Conv is a convolution with its reusable workspaces. Every pass works image by image: one
+// image's patch matrix [K, P] stays in cache between im2col and its GEMM, and the GEMM reads
+// and writes NCHW planes directly (an image's output is the [M, P] matrix y[n]). Images are
+// split into contiguous ranges, one per worker goroutine. When the batch's im2col matrices fit
+// colLimit, Forward keeps them so that a following BackwardFilterFromCol needs no second
+// im2col.
 type Conv[T Float] struct {
 	G        ConvGeom
-	col      []T // [K, n·P]: im2col of the current chunk
+	col      []T // [N][K, P]: im2col of every image, kept by Forward when colValid
 	colValid bool
 	colSrc   *T  // first element of the input col was built from, when colValid
-	dcol     []T // [K, n·P]: gradient of col
-	buf      []T // [M, n·P]: GEMM output / gathered output gradient
-	wt       []T // [K, M]: transposed weight gradient
+	xKept    []T // the input of the last Forward, on the extended-width path (see convext.go)
+	wflip    []T // [C, M, KH, KW]: the adjoint kernel
+	workers  []convWorker[T]
+}
+
+// convWorker is one worker goroutine's scratch space.
+type convWorker[T Float] struct {
+	col  []T // [K, P]: im2col of the current image, when the batch's is not kept
+	dcol []T // [K, P]: gradient of one image's col
+	wt   []T // [K, M]: the worker's partial transposed weight gradient
+	pad  []T // [tile, C, Hp, Wp]: zero-bordered input images (extended-width path)
+	out  []T // [M, tile·L]: GEMM output or spread output gradient (extended-width path)
 }
 
 // NewConv returns a convolution workspace for geometry g.
@@ -104,15 +128,34 @@ func checkLen(what string, got, want int) {
 	}
 }
 
-// chunks calls fn for consecutive image ranges of at most g.chunk() images, with the
-// geometry of that range and its first image.
-func (g ConvGeom) chunks(fn func(gc ConvGeom, n0 int)) {
-	nb := g.chunk()
-	for n0 := 0; n0 < g.N; n0 += nb {
-		gc := g
-		gc.N = min(nb, g.N-n0)
-		fn(gc, n0)
+// eachImage splits the batch's images into contiguous ranges, one per worker (at most
+// Threads() and GOMAXPROCS, one when work — a rough count of element operations — is small),
+// and calls fn for each range with that worker's scratch space. It returns the number of
+// workers used: worker i always gets range i, so results that combine per-worker partial
+// sums in worker order do not depend on scheduling.
+func (c *Conv[T]) eachImage(work int, fn func(wk *convWorker[T], lo, hi int)) int {
+	n := c.G.N
+	workers := min(Threads(), runtime.GOMAXPROCS(0), n)
+	if work < minParallelWork {
+		workers = 1
 	}
+	workers = max(workers, 1)
+	per := (n + workers - 1) / workers
+	workers = (n + per - 1) / per
+	for len(c.workers) < workers {
+		c.workers = append(c.workers, convWorker[T]{})
+	}
+	var wg sync.WaitGroup
+	for i := 1; i < workers; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			fn(&c.workers[i], i*per, min((i+1)*per, n))
+		}(i)
+	}
+	fn(&c.workers[0], 0, min(per, n))
+	wg.Wait()
+	return workers
 }
 
 // Forward computes y = conv(x, w) + b. b may be nil (no bias); otherwise it has M elements.
@@ -124,73 +167,52 @@ func (c *Conv[T]) Forward(x, w, b, y []T) {
 	if b != nil {
 		checkLen("conv b", len(b), g.M)
 	}
+	if g.fast() {
+		c.extForward(g, x, w, b, y)
+		c.colValid, c.colSrc, c.xKept = true, &x[0], x[:g.XSize()]
+		return
+	}
+	K, P := g.k(), g.p()
+	xs, ys := g.C*g.H*g.W, g.M*P
+	keep := g.chunk() >= g.N
 	c.colValid = false
-	xs, ys := g.C*g.H*g.W, g.M*g.p()
-	g.chunks(func(gc ConvGeom, n0 int) {
-		c.forwardChunk(gc, x[n0*xs:(n0+gc.N)*xs], w, b, y[n0*ys:(n0+gc.N)*ys])
+	if keep {
+		c.col = grow(c.col, g.N*K*P)
+	}
+	gi := g.image()
+	c.eachImage(g.N*K*P*(g.M+1), func(wk *convWorker[T], lo, hi int) {
+		for n := lo; n < hi; n++ {
+			col := c.imageCol(wk, keep, n)
+			im2colRows(gi, x[n*xs:(n+1)*xs], col, 0, K)
+			yn := y[n*ys : (n+1)*ys]
+			gemm1(false, false, g.M, P, K, 1, w, K, col, P, 0, yn, P)
+			if b != nil {
+				for m := 0; m < g.M; m++ {
+					addConst(yn[m*P:(m+1)*P], b[m])
+				}
+			}
+		}
 	})
-	if g.chunk() >= g.N {
+	if keep {
 		c.colValid, c.colSrc = true, &x[0]
 	}
 }
 
-func (c *Conv[T]) forwardChunk(g ConvGeom, x, w, b, y []T) {
-	K, P, NP := g.k(), g.p(), g.N*g.p()
-	c.col = grow(c.col, K*NP)
-	im2col(g, x, c.col)
-	if g.N == 1 {
-		Gemm(false, false, g.M, P, K, 1, w, K, c.col, NP, 0, y, P)
-		if b != nil {
-			for m := 0; m < g.M; m++ {
-				addConst(y[m*P:(m+1)*P], b[m])
-			}
-		}
-		return
+// imageCol is the [K, P] matrix image n's patches go to: its part of the kept batch matrix,
+// or the worker's scratch.
+func (c *Conv[T]) imageCol(wk *convWorker[T], keep bool, n int) []T {
+	kp := c.G.k() * c.G.p()
+	if keep {
+		return c.col[n*kp : (n+1)*kp]
 	}
-	c.buf = grow(c.buf, g.M*NP)
-	Gemm(false, false, g.M, NP, K, 1, w, K, c.col, NP, 0, c.buf, NP)
-	buf := c.buf
-	parallelFor(g.N, g.YSize(), func(lo, hi int) {
-		for n := lo; n < hi; n++ {
-			for m := 0; m < g.M; m++ {
-				dst := y[(n*g.M+m)*P : (n*g.M+m+1)*P]
-				src := buf[m*NP+n*P : m*NP+(n+1)*P]
-				if b == nil {
-					copy(dst, src)
-					continue
-				}
-				bm := b[m]
-				for i, v := range src {
-					dst[i] = v + bm
-				}
-			}
-		}
-	})
+	wk.col = grow(wk.col, kp)
+	return wk.col
 }
 
 func addConst[T Float](x []T, a T) {
 	for i := range x {
 		x[i] += a
 	}
-}
-
-// gatherDY returns the output gradient of a chunk as an [M, n·P] matrix (dy itself for one
-// image).
-func (c *Conv[T]) gatherDY(g ConvGeom, dy []T) []T {
-	P, NP := g.p(), g.N*g.p()
-	if g.N == 1 {
-		return dy[:g.M*P]
-	}
-	c.buf = grow(c.buf, g.M*NP)
-	buf := c.buf
-	parallelFor(g.M, g.YSize(), func(lo, hi int) {
-		for m := lo; m < hi; m++ {
-			for n := 0; n < g.N; n++ {
-				copy(buf[m*NP+n*P:m*NP+(n+1)*P], dy[(n*g.M+m)*P:(n*g.M+m+1)*P])
-			}
-		}
-	})
-	return buf
 }
 
 // BackwardData computes dx, the gradient of the loss with respect to x, from w and the output
@@ -200,13 +222,21 @@ func (c *Conv[T]) BackwardData(w, dy, dx []T) {
 	checkLen("conv w", len(w), g.WSize())
 	checkLen("conv dy", len(dy), g.YSize())
 	checkLen("conv dx", len(dx), g.XSize())
-	xs, ys := g.C*g.H*g.W, g.M*g.p()
-	g.chunks(func(gc ConvGeom, n0 int) {
-		K, NP := gc.k(), gc.N*gc.p()
-		dyb := c.gatherDY(gc, dy[n0*ys:(n0+gc.N)*ys])
-		c.dcol = grow(c.dcol, K*NP)
-		Gemm(true, false, K, NP, gc.M, 1, w, K, dyb, NP, 0, c.dcol, NP)
-		col2im(gc, c.dcol, dx[n0*xs:(n0+gc.N)*xs])
+	if g.fast() && g.adjoint().extFits() {
+		c.extBackwardData(w, dy, dx)
+		return
+	}
+	K, P := g.k(), g.p()
+	xs, ys := g.C*g.H*g.W, g.M*P
+	gi := g.image()
+	c.eachImage(g.N*K*P*(g.M+1), func(wk *convWorker[T], lo, hi int) {
+		wk.dcol = grow(wk.dcol, K*P)
+		for n := lo; n < hi; n++ {
+			gemm1(true, false, K, P, g.M, 1, w, K, dy[n*ys:(n+1)*ys], P, 0, wk.dcol, P)
+			dxn := dx[n*xs : (n+1)*xs]
+			clear(dxn)
+			col2imRows(gi, wk.dcol, dxn, 0, K, 0, 1)
+		}
 	})
 }
 
@@ -220,21 +250,32 @@ func (c *Conv[T]) BackwardFilter(x, dy, dw, db []T) {
 	if db != nil {
 		checkLen("conv db", len(db), g.M)
 	}
+	if g.fast() {
+		c.extFilter(x, dy, dw, db)
+		c.colValid, c.colSrc, c.xKept = true, &x[0], x[:g.XSize()]
+		return
+	}
+	K := g.k()
+	xs := g.C * g.H * g.W
+	keep := g.chunk() >= g.N
 	c.colValid = false
-	xs, ys := g.C*g.H*g.W, g.M*g.p()
-	g.chunks(func(gc ConvGeom, n0 int) {
-		c.col = grow(c.col, gc.k()*gc.N*gc.p())
-		im2col(gc, x[n0*xs:(n0+gc.N)*xs], c.col)
-		c.filterChunk(gc, dy[n0*ys:(n0+gc.N)*ys], dw, db, n0 > 0)
+	if keep {
+		c.col = grow(c.col, g.N*K*g.p())
+	}
+	gi := g.image()
+	c.filter(dy, dw, db, func(wk *convWorker[T], n int) []T {
+		col := c.imageCol(wk, keep, n)
+		im2colRows(gi, x[n*xs:(n+1)*xs], col, 0, K)
+		return col
 	})
-	if g.chunk() >= g.N {
+	if keep {
 		c.colValid, c.colSrc = true, &x[0]
 	}
 }
 
 // BackwardFilterReuse is BackwardFilter that skips im2col when x is the slice (same first
-// element) the last Forward or BackwardFilter saw and the batch fit one chunk. The caller
-// guarantees that x's contents did not change in between, as holds within one run of a
+// element) the last Forward or BackwardFilter saw and the batch's im2col matrix was kept. The
+// caller guarantees that x's contents did not change in between, as holds within one run of a
 // Gorgonia program.
 func (c *Conv[T]) BackwardFilterReuse(x, dy, dw, db []T) {
 	checkLen("conv x", len(x), c.G.XSize())
@@ -247,7 +288,7 @@ func (c *Conv[T]) BackwardFilterReuse(x, dy, dw, db []T) {
 
 // BackwardFilterFromCol is BackwardFilter using the im2col matrix kept by the last Forward or
 // BackwardFilter call on c; the caller guarantees that input has not changed since. It panics
-// when no such matrix is kept (no call yet, or a batch larger than one chunk).
+// when no such matrix is kept (no call yet, or a batch larger than colLimit).
 func (c *Conv[T]) BackwardFilterFromCol(dy, dw, db []T) {
 	g := c.G
 	if !c.colValid {
@@ -258,42 +299,62 @@ func (c *Conv[T]) BackwardFilterFromCol(dy, dw, db []T) {
 	if db != nil {
 		checkLen("conv db", len(db), g.M)
 	}
-	c.filterChunk(g, dy, dw, db, false)
+	if g.fast() {
+		c.extFilter(c.xKept, dy, dw, db)
+		return
+	}
+	kp := g.k() * g.p()
+	c.filter(dy, dw, db, func(_ *convWorker[T], n int) []T { return c.col[n*kp : (n+1)*kp] })
 }
 
-// filterChunk computes (accumulate false) or adds (true) the chunk's dw and db from c.col.
-func (c *Conv[T]) filterChunk(g ConvGeom, dy, dw, db []T, accumulate bool) {
-	K, NP := g.k(), g.N*g.p()
-	dyb := c.gatherDY(g, dy)
-	// dWᵀ[K, M] = col·dybᵀ, then transpose: OpenBLAS runs this orientation 1.3-2x faster than
-	// dW = dyb·colᵀ for the few-filter shapes of MNIST nets (M = 8-50, long N·P).
-	c.wt = grow(c.wt, K*g.M)
-	Gemm(false, true, K, g.M, NP, 1, c.col, NP, dyb, NP, 0, c.wt, g.M)
-	for m := 0; m < g.M; m++ {
+// filter computes dw and db (when not nil) with colOf giving each image's [K, P] patch
+// matrix. Each worker accumulates dWᵀ[K, M] = Σ col·dyᵀ over its images (OpenBLAS runs this
+// orientation faster than dW = dy·colᵀ for few-filter shapes); the partial sums are then
+// added in worker order.
+func (c *Conv[T]) filter(dy, dw, db []T, colOf func(wk *convWorker[T], n int) []T) {
+	g := c.G
+	K, P, M := g.k(), g.p(), g.M
+	ys := M * P
+	nw := c.eachImage(g.N*K*P*(M+1), func(wk *convWorker[T], lo, hi int) {
+		wk.wt = grow(wk.wt, K*M)
+		for n := lo; n < hi; n++ {
+			var beta T
+			if n > lo {
+				beta = 1
+			}
+			gemm1(false, true, K, M, P, 1, colOf(wk, n), P, dy[n*ys:(n+1)*ys], P, beta, wk.wt, M)
+		}
+	})
+	c.combineFilter(nw, dy, dw, db)
+}
+
+// combineFilter writes dw as the transposed sum, in worker order, of the first nw workers'
+// partial weight gradients, and db (when not nil) as dy's per-channel sums.
+func (c *Conv[T]) combineFilter(nw int, dy, dw, db []T) {
+	g := c.G
+	K, P, M := g.k(), g.p(), g.M
+	ys := M * P
+	for m := 0; m < M; m++ {
 		row := dw[m*K : (m+1)*K]
-		if accumulate {
-			for k := range row {
-				row[k] += c.wt[k*g.M+m]
+		for k := range row {
+			s := c.workers[0].wt[k*M+m]
+			for i := 1; i < nw; i++ {
+				s += c.workers[i].wt[k*M+m]
 			}
-		} else {
-			for k := range row {
-				row[k] = c.wt[k*g.M+m]
-			}
+			row[k] = s
 		}
 	}
 	if db == nil {
 		return
 	}
-	for m := 0; m < g.M; m++ {
+	for m := 0; m < M; m++ {
 		var s T
-		for _, v := range dyb[m*NP : (m+1)*NP] {
-			s += v
+		for n := 0; n < g.N; n++ {
+			for _, v := range dy[n*ys+m*P : n*ys+(m+1)*P] {
+				s += v
+			}
 		}
-		if accumulate {
-			db[m] += s
-		} else {
-			db[m] = s
-		}
+		db[m] = s
 	}
 }
 
@@ -302,60 +363,64 @@ func (c *Conv[T]) filterChunk(g ConvGeom, dy, dw, db []T, accumulate bool) {
 // values, while the source planes x[:, c] of one channel stay in cache across its KH·KW rows.
 // Walking image-major instead touches K pages per image and was TLB-bound.
 func im2col[T Float](g ConvGeom, x, col []T) {
-	K, P, NP := g.k(), g.p(), g.N*g.p()
+	K, NP := g.k(), g.N*g.p()
+	parallelFor(K, K*NP, func(rlo, rhi int) { im2colRows(g, x, col, rlo, rhi) })
+}
+
+// im2colRows writes rows [rlo, rhi) of im2col's matrix.
+func im2colRows[T Float](g ConvGeom, x, col []T, rlo, rhi int) {
+	P, NP := g.p(), g.N*g.p()
 	HW := g.H * g.W
-	parallelFor(K, K*NP, func(rlo, rhi int) {
-		for r := rlo; r < rhi; r++ {
-			ch, kh, kw := r/(g.KH*g.KW), (r/g.KW)%g.KH, r%g.KW
-			ih0 := kh*g.DH - g.PadT // ih = ih0 + oh·SH
-			iw0 := kw*g.DW - g.PadL // iw = iw0 + ow·SW
-			// Output rows whose ih lies inside the image: [ohLo, ohHi).
-			ohLo := min(max(0, ceilDiv(-ih0, g.SH)), g.OH)
-			ohHi := max(min(g.OH, ceilDiv(g.H-ih0, g.SH)), ohLo)
-			// Output columns whose iw lies inside the image, for stride 1: [lo, hi).
-			lo := min(max(0, -iw0), g.OW)
-			hi := max(min(g.OW, g.W-iw0), lo)
-			for n := 0; n < g.N; n++ {
-				plane := x[(n*g.C+ch)*HW : (n*g.C+ch+1)*HW]
-				dst := col[r*NP+n*P : r*NP+(n+1)*P]
-				zero(dst[:ohLo*g.OW])
-				zero(dst[ohHi*g.OW:])
-				if g.SW != 1 {
-					for oh := ohLo; oh < ohHi; oh++ {
-						row := dst[oh*g.OW : (oh+1)*g.OW]
-						src := plane[(ih0+oh*g.SH)*g.W : (ih0+oh*g.SH+1)*g.W]
-						for ow := range row {
-							if iw := iw0 + ow*g.SW; iw >= 0 && iw < g.W {
-								row[ow] = src[iw]
-							} else {
-								row[ow] = 0
-							}
-						}
-					}
-					continue
-				}
-				if lo == 0 && hi == g.OW && g.OW < 24 {
-					// Short rows (OW is often 8-14): plain loops beat memmove calls.
-					for oh := ohLo; oh < ohHi; oh++ {
-						row := dst[oh*g.OW : (oh+1)*g.OW]
-						so := (ih0+oh*g.SH)*g.W + iw0
-						for i, v := range plane[so : so+len(row)] {
-							row[i] = v
-						}
-					}
-					continue
-				}
+	for r := rlo; r < rhi; r++ {
+		ch, kh, kw := r/(g.KH*g.KW), (r/g.KW)%g.KH, r%g.KW
+		ih0 := kh*g.DH - g.PadT // ih = ih0 + oh·SH
+		iw0 := kw*g.DW - g.PadL // iw = iw0 + ow·SW
+		// Output rows whose ih lies inside the image: [ohLo, ohHi).
+		ohLo := min(max(0, ceilDiv(-ih0, g.SH)), g.OH)
+		ohHi := max(min(g.OH, ceilDiv(g.H-ih0, g.SH)), ohLo)
+		// Output columns whose iw lies inside the image, for stride 1: [lo, hi).
+		lo := min(max(0, -iw0), g.OW)
+		hi := max(min(g.OW, g.W-iw0), lo)
+		for n := 0; n < g.N; n++ {
+			plane := x[(n*g.C+ch)*HW : (n*g.C+ch+1)*HW]
+			dst := col[r*NP+n*P : r*NP+(n+1)*P]
+			zero(dst[:ohLo*g.OW])
+			zero(dst[ohHi*g.OW:])
+			if g.SW != 1 {
 				for oh := ohLo; oh < ohHi; oh++ {
 					row := dst[oh*g.OW : (oh+1)*g.OW]
-					zero(row[:lo])
-					zero(row[hi:])
-					d := row[lo:hi]
-					so := (ih0+oh*g.SH)*g.W + iw0 + lo
-					copyShort(d, plane[so:so+len(d)])
+					src := plane[(ih0+oh*g.SH)*g.W : (ih0+oh*g.SH+1)*g.W]
+					for ow := range row {
+						if iw := iw0 + ow*g.SW; iw >= 0 && iw < g.W {
+							row[ow] = src[iw]
+						} else {
+							row[ow] = 0
+						}
+					}
 				}
+				continue
+			}
+			if lo == 0 && hi == g.OW && g.OW < 24 {
+				// Short rows (OW is often 8-14): plain loops beat memmove calls.
+				for oh := ohLo; oh < ohHi; oh++ {
+					row := dst[oh*g.OW : (oh+1)*g.OW]
+					so := (ih0+oh*g.SH)*g.W + iw0
+					for i, v := range plane[so : so+len(row)] {
+						row[i] = v
+					}
+				}
+				continue
+			}
+			for oh := ohLo; oh < ohHi; oh++ {
+				row := dst[oh*g.OW : (oh+1)*g.OW]
+				zero(row[:lo])
+				zero(row[hi:])
+				d := row[lo:hi]
+				so := (ih0+oh*g.SH)*g.W + iw0 + lo
+				copyShort(d, plane[so:so+len(d)])
 			}
 		}
-	})
+	}
 }
 
 // copyShort copies src to dst (equal lengths): a plain loop for the short rows of small

@@ -1,0 +1,170 @@
+package kernels
+
+// The extended-width path for stride-1, undilated convolutions with pads smaller than the
+// kernel (every convolution of the MNIST nets). Each image is copied into a zero-bordered
+// [C, Hp, Wp] buffer; output pixel (oh, ow) then reads the padded plane at
+// (oh+kh)·Wp + ow+kw, so with the output laid out over the padded width, as column
+// j = oh·Wp + ow, every row (c, kh, kw) of the patch matrix is one contiguous run of the
+// padded plane starting at kh·Wp + kw: im2col becomes K memmoves per image. The Wp-OW
+// columns per output row that straddle two image rows are computed and dropped. The input
+// gradient is the same forward convolution of the output gradient with the kernel flipped and
+// its channel axes swapped (the adjoint; only when its patch matrix is small, see extFits), and the weight gradient multiplies the patch matrix
+// by the output gradient spread over the padded width with zeros in the dropped columns.
+// Images go through in tiles of several, one GEMM per tile, so the patch matrix stays in
+// cache between its copy and its product.
+
+// extTileElems bounds one tile's patch matrix in elements (512 KiB of float32, within L2).
+const extTileElems = 1 << 17
+
+// fast reports whether the extended-width path applies to g.
+func (g ConvGeom) fast() bool {
+	return g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1 &&
+		g.PadT < g.KH && g.PadB < g.KH && g.PadL < g.KW && g.PadR < g.KW
+}
+
+// ext returns the padded height and width and the extended output length
+// L = (OH-1)·Wp + OW per image (the last row's dropped columns are left out, so every patch
+// row stays inside the padded plane).
+func (g ConvGeom) ext() (hp, wp, l int) {
+	hp, wp = g.H+g.PadT+g.PadB, g.W+g.PadL+g.PadR
+	return hp, wp, (g.OH-1)*wp + g.OW
+}
+
+// adjoint is the geometry of the convolution that maps an output gradient to the input
+// gradient: input [N, M, OH, OW], kernel [C, M, KH, KW] flipped, pads KH-1-PadT and so on.
+func (g ConvGeom) adjoint() ConvGeom {
+	return ConvGeom{N: g.N, C: g.M, H: g.OH, W: g.OW, M: g.C, KH: g.KH, KW: g.KW,
+		PadT: g.KH - 1 - g.PadT, PadL: g.KW - 1 - g.PadL, PadB: g.KH - 1 - g.PadB, PadR: g.KW - 1 - g.PadR,
+		SH: 1, SW: 1, DH: 1, DW: 1, OH: g.H, OW: g.W}
+}
+
+// extFits reports whether one image's extended patch matrix fits a tile. The input gradient
+// takes the adjoint path only then: a larger adjoint (many output channels, such as LeNet-5's
+// second convolution) runs faster as a GEMM and col2im.
+func (g ConvGeom) extFits() bool {
+	_, _, l := g.ext()
+	return g.k()*l <= extTileElems
+}
+
+// extTile is the number of images per tile.
+func (g ConvGeom) extTile() int {
+	_, _, l := g.ext()
+	return max(1, extTileElems/(g.k()*l))
+}
+
+// extPatches fills wk.col with the [K, nc·L] extended patch matrix of images [n0, n0+nc) of
+// x, padding them into wk.pad first.
+func extPatches[T Float](g ConvGeom, wk *convWorker[T], x []T, n0, nc int) {
+	hp, wp, l := g.ext()
+	hw, pp := g.H*g.W, hp*wp
+	wk.pad = grow(wk.pad, nc*g.C*pp)
+	clear(wk.pad)
+	for i := 0; i < nc*g.C; i++ {
+		src := x[(n0*g.C+i)*hw : (n0*g.C+i+1)*hw]
+		dst := wk.pad[i*pp : (i+1)*pp]
+		for h := 0; h < g.H; h++ {
+			o := (h+g.PadT)*wp + g.PadL
+			copyShort(dst[o:o+g.W], src[h*g.W:(h+1)*g.W])
+		}
+	}
+	ncl := nc * l
+	wk.col = grow(wk.col, g.k()*ncl)
+	r := 0
+	for c := 0; c < g.C; c++ {
+		for kh := 0; kh < g.KH; kh++ {
+			for kw := 0; kw < g.KW; kw++ {
+				row := wk.col[r*ncl : (r+1)*ncl]
+				for i := 0; i < nc; i++ {
+					o := (i*g.C+c)*pp + kh*wp + kw
+					copy(row[i*l:(i+1)*l], wk.pad[o:o+l])
+				}
+				r++
+			}
+		}
+	}
+}
+
+// extForward computes y = conv(x, w) + b (b may be nil) for a geometry with g.fast().
+func (c *Conv[T]) extForward(g ConvGeom, x, w, b, y []T) {
+	K, P := g.k(), g.p()
+	_, wp, l := g.ext()
+	nt := g.extTile()
+	ys := g.M * P
+	c.eachImage(g.N*K*l*(g.M+1), func(wk *convWorker[T], lo, hi int) {
+		for n0 := lo; n0 < hi; n0 += nt {
+			nc := min(nt, hi-n0)
+			ncl := nc * l
+			extPatches(g, wk, x, n0, nc)
+			wk.out = grow(wk.out, g.M*ncl)
+			gemm1(false, false, g.M, ncl, K, 1, w, K, wk.col, ncl, 0, wk.out, ncl)
+			for i := 0; i < nc; i++ {
+				for m := 0; m < g.M; m++ {
+					dst := y[(n0+i)*ys+m*P : (n0+i)*ys+(m+1)*P]
+					src := wk.out[m*ncl+i*l : m*ncl+(i+1)*l]
+					var bm T
+					if b != nil {
+						bm = b[m]
+					}
+					for oh := 0; oh < g.OH; oh++ {
+						d := dst[oh*g.OW : (oh+1)*g.OW]
+						for j, v := range src[oh*wp : oh*wp+len(d)] {
+							d[j] = v + bm
+						}
+					}
+				}
+			}
+		}
+	})
+}
+
+// extBackwardData computes dx from w and dy as the adjoint forward convolution.
+func (c *Conv[T]) extBackwardData(w, dy, dx []T) {
+	g := c.G
+	c.wflip = grow(c.wflip, g.WSize())
+	khw := g.KH * g.KW
+	for m := 0; m < g.M; m++ {
+		for ch := 0; ch < g.C; ch++ {
+			src := w[(m*g.C+ch)*khw : (m*g.C+ch+1)*khw]
+			dst := c.wflip[(ch*g.M+m)*khw : (ch*g.M+m+1)*khw]
+			for i, v := range src {
+				dst[khw-1-i] = v
+			}
+		}
+	}
+	c.extForward(g.adjoint(), dy, c.wflip, nil, dx)
+}
+
+// extFilter computes dw and db (when not nil) from x and dy for a geometry with g.fast().
+func (c *Conv[T]) extFilter(x, dy, dw, db []T) {
+	g := c.G
+	K, P, M := g.k(), g.p(), g.M
+	_, wp, l := g.ext()
+	nt := g.extTile()
+	ys := M * P
+	nw := c.eachImage(g.N*K*l*(M+1), func(wk *convWorker[T], lo, hi int) {
+		wk.wt = grow(wk.wt, K*M)
+		for n0 := lo; n0 < hi; n0 += nt {
+			nc := min(nt, hi-n0)
+			ncl := nc * l
+			extPatches(g, wk, x, n0, nc)
+			// The output gradient over the padded width, zero in the dropped columns.
+			wk.out = grow(wk.out, M*ncl)
+			clear(wk.out)
+			for i := 0; i < nc; i++ {
+				for m := 0; m < M; m++ {
+					src := dy[(n0+i)*ys+m*P : (n0+i)*ys+(m+1)*P]
+					dst := wk.out[m*ncl+i*l : m*ncl+(i+1)*l]
+					for oh := 0; oh < g.OH; oh++ {
+						copyShort(dst[oh*wp:oh*wp+g.OW], src[oh*g.OW:(oh+1)*g.OW])
+					}
+				}
+			}
+			var beta T
+			if n0 > lo {
+				beta = 1
+			}
+			gemm1(false, true, K, M, ncl, 1, wk.col, ncl, wk.out, ncl, beta, wk.wt, M)
+		}
+	})
+	c.combineFilter(nw, dy, dw, db)
+}
