@@ -40,9 +40,14 @@ func BenchmarkLeNetConv2(b *testing.B) {
 	})
 }
 
-// BenchmarkMaxPool times LeNet-5's first pooling at batch 64.
+// BenchmarkMaxPool times LeNet-5's first pooling and the zoo net's second at batch 64.
 func BenchmarkMaxPool(b *testing.B) {
-	g, err := NewPoolGeom([4]int{64, 20, 24, 24}, [2]int{2, 2}, [4]int{}, [2]int{2, 2})
+	b.Run("lenet1", func(b *testing.B) { benchMaxPool(b, [4]int{64, 20, 24, 24}, 2) })
+	b.Run("zoo2", func(b *testing.B) { benchMaxPool(b, [4]int{64, 16, 14, 14}, 3) })
+}
+
+func benchMaxPool(b *testing.B, shape [4]int, k int) {
+	g, err := NewPoolGeom(shape, [2]int{k, k}, [4]int{}, [2]int{k, k})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -14,7 +14,8 @@ package kernels
 // cache between its copy and its product.
 
 // extTileElems bounds one tile's patch matrix in elements (256 KiB of float32, a fraction of
-// L2; measured on the zoo net's convolutions, 1<<16 beat 1<<15, 1<<17 and 1<<18).
+// L2; measured on the zoo net's convolutions, 1<<16 beat 1<<15, 1<<17 and 1<<18 for every
+// pass, the weight gradient's included).
 const extTileElems = 1 << 16
 
 // extAdjointElems bounds one image's adjoint patch matrix for the adjoint input-gradient path
@@ -51,10 +52,10 @@ func (g ConvGeom) extFits() bool {
 	return g.k()*l <= extAdjointElems
 }
 
-// extTile is the number of images per tile.
-func (g ConvGeom) extTile() int {
+// extTile is the number of images per tile of at most elems patch-matrix elements.
+func (g ConvGeom) extTile(elems int) int {
 	_, _, l := g.ext()
-	return max(1, extTileElems/(g.k()*l))
+	return max(1, elems/(g.k()*l))
 }
 
 // extPatches fills wk.col with the [K, nc·L] extended patch matrix of images [n0, n0+nc) of
@@ -97,7 +98,7 @@ func extPatches[T Float](g ConvGeom, wk *convWorker[T], x []T, n0, nc int) {
 func (c *Conv[T]) extForward(g ConvGeom, x, w, b, y []T) {
 	K, P := g.k(), g.p()
 	_, wp, l := g.ext()
-	nt := g.extTile()
+	nt := g.extTile(extTileElems)
 	ys := g.M * P
 	c.eachImage(g.N*K*l*(g.M+1), func(wk *convWorker[T], lo, hi int) {
 		for n0 := lo; n0 < hi; n0 += nt {
@@ -148,7 +149,7 @@ func (c *Conv[T]) extFilter(x, dy, dw, db []T) {
 	g := c.G
 	K, P, M := g.k(), g.p(), g.M
 	_, wp, l := g.ext()
-	nt := g.extTile()
+	nt := g.extTile(extTileElems)
 	ys := M * P
 	nw := c.eachImage(g.N*K*l*(M+1), func(wk *convWorker[T], lo, hi int) {
 		wk.wt = grow(wk.wt, K*M)

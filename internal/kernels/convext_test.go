@@ -133,3 +133,32 @@ func TestConvDeterministic(t *testing.T) {
 		}
 	}
 }
+
+// TestMaxPoolTiesFirstIndex checks that every MaxPoolForward loop (2x2, three-wide tiled,
+// general) breaks ties at the window's first cell in row-major order, in float32.
+func TestMaxPoolTiesFirstIndex(t *testing.T) {
+	for _, tc := range []poolCase{
+		{x: [4]int{2, 3, 8, 8}, kernel: [2]int{2, 2}, strides: [2]int{2, 2}},
+		{x: [4]int{2, 2, 14, 14}, kernel: [2]int{3, 3}, strides: [2]int{3, 3}},
+		{x: [4]int{1, 2, 9, 9}, kernel: [2]int{2, 3}, strides: [2]int{2, 3}},
+		{x: [4]int{1, 2, 9, 9}, kernel: [2]int{3, 3}, strides: [2]int{2, 2}},
+	} {
+		g, err := NewPoolGeom(tc.x, tc.kernel, tc.pads, tc.strides)
+		if err != nil {
+			t.Fatal(err)
+		}
+		x, y, am := make([]float32, g.XSize()), make([]float32, g.YSize()), make([]int32, g.YSize())
+		MaxPoolForward(g, x, y, am)
+		for pl := 0; pl < g.N*g.C; pl++ {
+			for oh := 0; oh < g.OH; oh++ {
+				for ow := 0; ow < g.OW; ow++ {
+					i := (pl*g.OH+oh)*g.OW + ow
+					want := int32((pl*g.H+oh*g.SH)*g.W + ow*g.SW)
+					if am[i] != want {
+						t.Fatalf("%+v: output %d argmax %d; want first cell %d", tc, i, am[i], want)
+					}
+				}
+			}
+		}
+	}
+}

@@ -215,6 +215,7 @@ var poolCases = []poolCase{
 	{x: [4]int{2, 3, 8, 8}, kernel: [2]int{2, 2}, strides: [2]int{2, 2}},
 	{x: [4]int{2, 2, 7, 9}, kernel: [2]int{2, 2}, strides: [2]int{2, 2}},
 	{x: [4]int{1, 2, 14, 14}, kernel: [2]int{3, 3}, strides: [2]int{3, 3}},
+	{x: [4]int{2, 2, 7, 11}, kernel: [2]int{2, 3}, strides: [2]int{2, 3}},
 	{x: [4]int{2, 1, 7, 6}, kernel: [2]int{3, 2}, pads: [4]int{1, 1, 2, 0}, strides: [2]int{2, 1}},
 	{x: [4]int{1, 2, 5, 5}, kernel: [2]int{3, 3}, pads: [4]int{1, 1, 1, 1}, strides: [2]int{1, 1}},
 }

@@ -81,6 +81,10 @@ func MaxPoolForward[T Float](g PoolGeom, x, y []T, argmax []int32) {
 				maxPool2x2(g, x, y, argmax, base, out)
 				continue
 			}
+			if g.KH == g.SH && g.KW == 3 && g.SW == 3 && g.PadT == 0 && g.PadL == 0 && g.PadB == 0 && g.PadR == 0 {
+				maxPoolTiled3(g, x, y, argmax, base, out)
+				continue
+			}
 			for oh := 0; oh < g.OH; oh++ {
 				for ow := 0; ow < g.OW; ow++ {
 					h0, h1, w0, w1 := g.window(oh, ow)
@@ -203,4 +207,37 @@ func AvgPoolBackward[T Float](g PoolGeom, dy, dx []T) {
 			}
 		}
 	})
+}
+
+// maxPoolTiled3 is MaxPoolForward's loop for one plane of unpadded, non-overlapping windows
+// three wide (the zoo net's 3x3 stride-3 pooling): no clipping, the three values of each
+// window row compared unrolled. Like the general loop it keeps the first maximum in
+// row-major order and propagates NaN.
+func maxPoolTiled3[T Float](g PoolGeom, x, y []T, argmax []int32, base, out int) {
+	for oh := 0; oh < g.OH; oh++ {
+		r0 := base + oh*g.KH*g.W
+		yo := y[out+oh*g.OW : out+(oh+1)*g.OW]
+		ao := argmax[out+oh*g.OW : out+(oh+1)*g.OW]
+		for ow := range yo {
+			c0 := r0 + 3*ow
+			best, bv := c0, x[c0]
+			for kh := 0; kh < g.KH; kh++ {
+				ro := c0 + kh*g.W
+				row := x[ro : ro+3 : ro+3]
+				if row[0] > bv {
+					best = ro
+				}
+				bv = max(bv, row[0])
+				if row[1] > bv {
+					best = ro + 1
+				}
+				bv = max(bv, row[1])
+				if row[2] > bv {
+					best = ro + 2
+				}
+				bv = max(bv, row[2])
+			}
+			yo[ow], ao[ow] = bv, int32(best)
+		}
+	}
 }
