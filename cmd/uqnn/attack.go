@@ -60,7 +60,10 @@ type attackOptions struct {
 	temperature float64
 	rho         float64
 	alpha       float64
-	adaptive    bool
+	rhoMin      float64
+	alphaMin    float64
+	decay       float64
+	plateau     int
 }
 
 func newAttackCmd(g *globals) *cobra.Command {
@@ -74,11 +77,15 @@ the model's class probabilities and pays one query per image evaluated, with a h
 example (--budget). The first N correctly classified test images are attacked, untargeted (any
 other class) or --targeted (a random other class, drawn from --seed).
 
-Defaults are the paper's MNIST setting: L∞ bound ε = 0.3 of the 0..1 pixel range, population
+Defaults follow the paper's MNIST setting: L∞ bound ε = 0.3 of the 0..1 pixel range, population
 N = 6 with elitism, selection softmax temperature τ = 0.1, mutation probability ρ = 0.05 and range
 ±α·ε with α = 1.0 (ρ and α as we read the paper's §4; N and τ also match the authors' code,
-github.com/nesl/adversarial_genattack). --adaptive uses the paper's plateau schedule instead
-(§4.1.2: ρ = max(0.1, 0.5·0.9^k), α = max(0.15, 0.4·0.9^k) after k plateaus of 100 generations).
+github.com/nesl/adversarial_genattack). As in the paper's §4.1.2, ρ and α shrink after each
+plateau (--plateau generations without improvement of the elite): ρ = max(ρmin, ρ·0.9^k),
+α = max(αmin, α·0.9^k) after k plateaus, here with plateaus of 20 generations and floors
+ρmin = 0.02, αmin = 0.5 scaled to MNIST (measured: targeted success 97.5–98.5 % instead of
+95.0–95.5 % fixed, untargeted unchanged). --plateau 0 keeps ρ and α fixed. The paper's ImageNet
+schedule is --rho 0.5 --alpha 0.4 --rho-min 0.1 --alpha-min 0.15 --plateau 100.
 report.json records every value used.
 Each attack stops at its first success. Candidates lie on the uint8 pixel grid (ε is rounded
 down to whole levels: 0.3 → 76/255), so the saved IDX images are exactly the images whose
@@ -116,9 +123,12 @@ scale=S,offset=O, or auto (chosen on --calib-n validation images).`,
 	f.IntVar(&o.gridN, "grid", 10, "examples shown in grid.png")
 	f.IntVar(&o.population, "population", adversarial.DefaultPopulation, "GenAttack population size N (elite included)")
 	f.Float64Var(&o.temperature, "temperature", adversarial.DefaultTemperature, "selection softmax temperature τ")
-	f.Float64Var(&o.rho, "rho", adversarial.DefaultRho, "mutation probability ρ per pixel (without --adaptive)")
-	f.Float64Var(&o.alpha, "alpha", adversarial.DefaultAlpha, "mutation range α as a fraction of ε (without --adaptive)")
-	f.BoolVar(&o.adaptive, "adaptive", false, "adapt ρ and α on plateaus (the paper's §4.1.2 schedule)")
+	f.Float64Var(&o.rho, "rho", adversarial.DefaultRho, "mutation probability ρ per pixel (the start of the schedule)")
+	f.Float64Var(&o.alpha, "alpha", adversarial.DefaultAlpha, "mutation range α as a fraction of ε (the start of the schedule)")
+	f.IntVar(&o.plateau, "plateau", mnistPlateau, "generations without improvement of the elite after which ρ and α shrink by --decay (0: keep them fixed)")
+	f.Float64Var(&o.decay, "decay", adversarial.DefaultDecay, "factor on ρ and α after each plateau")
+	f.Float64Var(&o.rhoMin, "rho-min", mnistRhoMin, "the smallest ρ the schedule reaches")
+	f.Float64Var(&o.alphaMin, "alpha-min", mnistAlphaMin, "the smallest α the schedule reaches")
 	return c
 }
 
@@ -142,10 +152,23 @@ type attackParams struct {
 
 const genattackReference = `Alzantot, Sharma, Chakraborty, Zhang, Hsieh, Srivastava: "GenAttack: Practical Black-box Attacks with Gradient-Free Optimization", GECCO 2019, arXiv:1805.11090`
 
+// The CLI's schedule: the paper's MNIST mutation values as the start, shrunk on plateaus in the
+// form of the paper's §4.1.2 (ρ = max(ρmin, ρ·0.9^k), α = max(αmin, α·0.9^k) after k plateaus),
+// with the floors and the plateau length scaled to MNIST. Chosen by measurement on a LeNet-5
+// from uqnn train (targeted, 200 images, seeds 1 and 2): the fixed setting reached 95.0–95.5 %,
+// this schedule 97.5–98.5 % with the same untargeted query counts (README, issue notes).
+const (
+	mnistPlateau  = 20
+	mnistRhoMin   = 0.02
+	mnistAlphaMin = 0.5
+)
+
 func (o attackOptions) config() adversarial.Config {
 	return adversarial.Config{
 		Epsilon: o.eps, Population: o.population, Temperature: o.temperature,
-		Rho: o.rho, Alpha: o.alpha, Adaptive: o.adaptive,
+		Rho: o.rho, Alpha: o.alpha, Adaptive: o.plateau > 0,
+		RhoInit: o.rho, AlphaInit: o.alpha, RhoMin: min(o.rhoMin, o.rho), AlphaMin: min(o.alphaMin, o.alpha),
+		Decay: o.decay, Plateau: max(o.plateau, 1),
 	}.WithDefaults()
 }
 
@@ -154,6 +177,8 @@ func (o attackOptions) validate() error {
 	switch {
 	case o.out == "":
 		return usagef("attack: -o DIR is required")
+	case o.plateau < 0:
+		return usagef("--plateau %d: want generations ≥ 1, or 0 to keep ρ and α fixed", o.plateau)
 	case o.n <= 0 || o.n > fixtures.TestSize:
 		return usagef("--n %d: want 1..%d (the MNIST test set)", o.n, fixtures.TestSize)
 	case o.budget <= 0:
