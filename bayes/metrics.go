@@ -83,3 +83,21 @@ func Argmax(row []float32) int {
 	}
 	return arg
 }
+
+// Softmax replaces each row of k logits in v by its softmax, computed in float64 for stability.
+func Softmax(v []float32, k int) {
+	for r := 0; r+k <= len(v); r += k {
+		row := v[r : r+k]
+		m := math.Inf(-1)
+		for _, x := range row {
+			m = math.Max(m, float64(x))
+		}
+		var s float64
+		for _, x := range row {
+			s += math.Exp(float64(x) - m)
+		}
+		for i, x := range row {
+			row[i] = float32(math.Exp(float64(x)-m) / s)
+		}
+	}
+}

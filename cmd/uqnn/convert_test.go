@@ -9,7 +9,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
 	ortgo "github.com/yalue/onnxruntime_go"
@@ -34,27 +33,6 @@ var convertModels = []string{
 // convertImages is how many MNIST test images each model sees (issue 3: 1,000); a multiple of
 // every fixed batch (1, 10).
 const convertImages = 1000
-
-var (
-	convertORTOnce sync.Once
-	convertORTErr  error
-)
-
-// convertORT starts onnxruntime once per test binary (the environment is process-wide) or skips.
-func convertORT(t *testing.T) {
-	t.Helper()
-	convertORTOnce.Do(func() {
-		lib, err := ort.Locate("")
-		if err != nil {
-			convertORTErr = err
-			return
-		}
-		convertORTErr = ort.Init(lib)
-	})
-	if convertORTErr != nil {
-		t.Skipf("onnxruntime not available (run `make ort` or set UQNN_ORT_LIB): %v", convertORTErr)
-	}
-}
 
 // checkWithPythonONNX runs Debian's onnx.checker on path. onnx 1.12 refuses IR versions above
 // 8 outright, so for newer files it checks a copy whose ir_version field is lowered to 8: the
@@ -147,8 +125,8 @@ func referencePreprocess(t *testing.T, file string) ort.Preprocess {
 }
 
 func TestConvertSharedModels(t *testing.T) {
-	dir := sharedModelsForIO(t)
-	convertORT(t)
+	dir := testenv.SharedModels(t)
+	testenv.ORT(t)
 	for _, file := range convertModels {
 		for _, variant := range []struct {
 			name           string
@@ -203,7 +181,7 @@ func TestConvertSharedModels(t *testing.T) {
 }
 
 func TestConvertErrors(t *testing.T) {
-	dir := sharedModelsForIO(t)
+	dir := testenv.SharedModels(t)
 	tmp := t.TempDir()
 	good := filepath.Join(dir, "cntk-zoo-mnist-op7.onnx")
 	tests := []struct {

@@ -3,14 +3,12 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
+	"github.com/uqnn/uqnn/bayes"
 
 	"github.com/uqnn/uqnn/internal/nn"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/onnxio"
 )
-
-func init() { evalEngines["gorgonia"] = gorgoniaProbs }
 
 // gorgoniaMinBatch is the smallest batch the Gorgonia engine runs: the Net's batch is free
 // whatever the model declares, and a fixed-batch model's own batch (1 for the CNTK zoo
@@ -59,28 +57,8 @@ func gorgoniaProbs(ctx context.Context, modelPath string, pp ort.Preprocess, raw
 			return nil, fmt.Errorf("%s: images %d..%d: %w", modelPath, lo, hi-1, err)
 		}
 		rows := logits[:(hi-lo)*k]
-		softmaxInPlace(rows, k)
+		bayes.Softmax(rows, k)
 		out = append(out, rows...)
 	}
 	return out, nil
-}
-
-// softmaxInPlace turns each row of k logits into probabilities.
-func softmaxInPlace(v []float32, k int) {
-	for r := 0; r+k <= len(v); r += k {
-		row := v[r : r+k]
-		m := row[0]
-		for _, x := range row {
-			m = max(m, x)
-		}
-		var s float64
-		for j, x := range row {
-			e := float32(math.Exp(float64(x - m)))
-			row[j] = e
-			s += float64(e)
-		}
-		for j := range row {
-			row[j] = float32(float64(row[j]) / s)
-		}
-	}
 }

@@ -4,37 +4,15 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/uqnn/uqnn/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 )
 
-// sharedModelsForIO finds ../shared/models beside the repository root, or skips.
-func sharedModelsForIO(t testing.TB) string {
-	t.Helper()
-	dir, err := os.Getwd()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Skip("no go.mod above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	m := filepath.Join(dir, "..", "shared", "models")
-	if _, err := os.Stat(m); err != nil {
-		t.Skipf("shared models not found at %s: %v", m, err)
-	}
-	return m
-}
-
 func TestInspectJSON(t *testing.T) {
-	dir := sharedModelsForIO(t)
+	dir := testenv.SharedModels(t)
 	// Expected values worked out from the README and the layer shapes: conv1 32x1x3x3 + 32,
 	// fc1 10x21632 + 10 = 216650 parameters; model file 6928 bytes + data file 866432 bytes.
 	tests := []struct {
@@ -102,7 +80,7 @@ func TestInspectJSON(t *testing.T) {
 }
 
 func TestInspectTable(t *testing.T) {
-	dir := sharedModelsForIO(t)
+	dir := testenv.SharedModels(t)
 	var out bytes.Buffer
 	if err := runInspect(context.Background(), inspectOptions{Model: filepath.Join(dir, "tf2onnx-mlp-op13.onnx"), Stdout: &out}); err != nil {
 		t.Fatal(err)
@@ -115,7 +93,7 @@ func TestInspectTable(t *testing.T) {
 }
 
 func TestInspectBadModelExitCode(t *testing.T) {
-	dir := sharedModelsForIO(t)
+	dir := testenv.SharedModels(t)
 	garbage := filepath.Join(t.TempDir(), "garbage.onnx")
 	if err := os.WriteFile(garbage, []byte("not a model"), 0o644); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"math"
 	"os"
 
+	"github.com/uqnn/uqnn/bayes"
 	"github.com/uqnn/uqnn/onnxio"
 	ortgo "github.com/yalue/onnxruntime_go"
 )
@@ -254,7 +255,7 @@ func (c *Classifier) Probs(ctx context.Context, raw []float32, n int) ([]float32
 		return nil, err
 	}
 	if !c.isProb {
-		softmaxRows(out, c.classes)
+		bayes.Softmax(out, c.classes)
 	}
 	return out, nil
 }
@@ -366,22 +367,4 @@ func (c *Classifier) runBatch(t *ortgo.Tensor[float32], rows int) ([]float32, in
 		return nil, 0, badModel(c.path, "output %q has shape %v for a batch of %d; want [%d, classes]", c.out, s, rows, rows)
 	}
 	return append([]float32(nil), ot.GetData()...), int(s[1]), nil
-}
-
-// softmaxRows replaces each row of k logits by its softmax, computed in float64.
-func softmaxRows(v []float32, k int) {
-	for r := 0; r+k <= len(v); r += k {
-		row := v[r : r+k]
-		m := math.Inf(-1)
-		for _, x := range row {
-			m = math.Max(m, float64(x))
-		}
-		var s float64
-		for _, x := range row {
-			s += math.Exp(float64(x) - m)
-		}
-		for i, x := range row {
-			row[i] = float32(math.Exp(float64(x)-m) / s)
-		}
-	}
 }
