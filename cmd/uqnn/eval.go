@@ -119,7 +119,7 @@ func runEval(ctx context.Context, g *globals, o evalOptions) error {
 		probs, err = c.WithPreprocess(pp.Preprocess).Probs(ctx, raw, o.n)
 	case "gorgonia":
 		// The Gorgonia graph is built for any batch size, also for fixed-batch models.
-		probs, err = gorgoniaProbs(ctx, o.model, pp.Preprocess, raw, o.n, o.batch)
+		probs, err = gorgoniaProbs(ctx, o.model, model, pp.Preprocess, raw, o.n, o.batch)
 	}
 	if err != nil {
 		return err

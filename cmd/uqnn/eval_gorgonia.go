@@ -16,18 +16,14 @@ import (
 const gorgoniaMinBatch = 64
 
 // gorgoniaProbs classifies n images of raw 0..255 pixels (n·784 values) through the Gorgonia
-// graph built from the model and returns n·classes probabilities. Each pixel becomes
+// graph built from m (decoded from modelPath, which names it in errors) and returns n·classes probabilities. Each pixel becomes
 // raw·pp.Scale + pp.Offset. The Net runs batch images at a time whatever the model's own batch
 // dimension (at least gorgoniaMinBatch); the last, partial batch is padded with zero images whose rows are dropped.
-func gorgoniaProbs(ctx context.Context, modelPath string, pp ort.Preprocess, raw []float32, n int, batch int) ([]float32, error) {
+func gorgoniaProbs(ctx context.Context, modelPath string, m *onnxio.Model, pp ort.Preprocess, raw []float32, n int, batch int) ([]float32, error) {
 	if n < 0 || len(raw) != n*ort.Pixels {
 		return nil, fmt.Errorf("gorgonia: %d values for %d images; want %d (n·784)", len(raw), n, n*ort.Pixels)
 	}
 	batch = max(1, min(max(batch, gorgoniaMinBatch), n))
-	m, err := onnxio.Load(modelPath)
-	if err != nil {
-		return nil, err
-	}
 	net, err := nn.Build(m, nn.Config{Batch: batch})
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", modelPath, err)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"github.com/uqnn/uqnn/onnxio"
 	"math"
 	"path/filepath"
 	"testing"
@@ -38,7 +39,11 @@ func TestGorgoniaProbsMatchORT(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := gorgoniaProbs(context.Background(), path, pp, raw, n, c.MaxBatch())
+			m, err := onnxio.Load(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := gorgoniaProbs(context.Background(), path, m, pp, raw, n, c.MaxBatch())
 			if err != nil {
 				t.Fatal(err)
 			}
