@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+
+	"github.com/uqnn/uqnn/internal/prob"
 )
 
 // Defaults of Config.
@@ -169,37 +171,15 @@ func fitness(lp []float64, g Goal) float64 {
 	if g.Targeted() {
 		c = g.Target
 	}
-	m := math.Inf(-1)
-	for j, v := range lp {
-		if j != c {
-			m = math.Max(m, v)
-		}
-	}
-	var s float64
-	for j, v := range lp {
-		if j != c {
-			s += math.Exp(v - m)
-		}
-	}
-	f := lp[c] - (m + math.Log(s))
+	f := lp[c] - prob.LogSumExpExcept(lp, c)
 	if !g.Targeted() {
 		f = -f
 	}
 	return f
 }
 
-func argmax[T float32 | float64](p []T) int {
-	best := 0
-	for j, v := range p {
-		if v > p[best] {
-			best = j
-		}
-	}
-	return best
-}
-
 func succeeded(lp []float64, g Goal) bool {
-	pred := argmax(lp)
+	pred := prob.Argmax(lp)
 	if g.Targeted() {
 		return pred == g.Target
 	}
@@ -375,7 +355,7 @@ func GenAttack(ctx context.Context, o *Oracle, x []float32, goal Goal, cfg Confi
 		for j, lp := range probs[i*c : (i+1)*c] {
 			r.Probs[j] = float32(math.Exp(lp))
 		}
-		r.Pred = argmax(probs[i*c : (i+1)*c])
+		r.Pred = prob.Argmax(probs[i*c : (i+1)*c])
 		r.Linf, r.L2 = distances(x, r.Adversarial)
 		return r
 	}

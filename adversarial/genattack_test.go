@@ -8,6 +8,8 @@ import (
 	"reflect"
 	"sort"
 	"testing"
+
+	"github.com/uqnn/uqnn/internal/seed"
 )
 
 // exactTol covers float32 probabilities fed into float64 logs.
@@ -328,7 +330,7 @@ func linearTasks(m *linearModel, count, d int, targeted bool) []Task {
 		x := gridImage(uint64(100+i), d)
 		g := Goal{Label: m.predict(x), Target: -1}
 		if targeted {
-			g.Target = RandomTarget(StreamRand(9, "target", i), g.Label, m.Classes())
+			g.Target = RandomTarget(seed.Indexed(9, "target", i), g.Label, m.Classes())
 		}
 		tasks = append(tasks, Task{Index: i, Image: x, Goal: g})
 	}

@@ -6,6 +6,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"sync/atomic"
+
+	"github.com/uqnn/uqnn/internal/prob"
 )
 
 // linearModel is an analytic classifier for tests: softmax(W·(raw/255) + b). It records how
@@ -84,7 +86,7 @@ func (m *linearModel) predict(img []float32) int {
 	for i, v := range img {
 		raw[i] = v * 255
 	}
-	return argmax(m.probs(raw))
+	return prob.Argmax(m.probs(raw))
 }
 
 // gridImage is a deterministic 0..1 image on the 1/255 grid.

@@ -7,6 +7,7 @@ import (
 	"math"
 	"sync/atomic"
 
+	"github.com/uqnn/uqnn/internal/prob"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
@@ -142,19 +143,7 @@ func (o *Oracle) LogProbs(ctx context.Context, images []float32, n int) ([]float
 			return nil, err
 		}
 		for i := range n {
-			row, lp := z[i*c:(i+1)*c], out[i*c:(i+1)*c]
-			m := math.Inf(-1)
-			for _, v := range row {
-				m = math.Max(m, float64(v))
-			}
-			var sum float64
-			for _, v := range row {
-				sum += math.Exp(float64(v) - m)
-			}
-			lse := m + math.Log(sum)
-			for j, v := range row {
-				lp[j] = float64(v) - lse
-			}
+			prob.LogSoftmax(out[i*c:(i+1)*c], z[i*c:(i+1)*c])
 		}
 		return out, nil
 	}

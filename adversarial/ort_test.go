@@ -9,6 +9,7 @@ import (
 	"github.com/uqnn/uqnn/adversarial"
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/seed"
 	"github.com/uqnn/uqnn/internal/testenv"
 )
 
@@ -31,7 +32,7 @@ func openShared(t testing.TB, sm testenv.Model) *ort.Classifier {
 }
 
 // correctTasks returns the first count test images c classifies correctly, as 0..1 images.
-func correctTasks(t testing.TB, c *ort.Classifier, m *fixtures.MNIST, count int, targeted bool, seed uint64) []adversarial.Task {
+func correctTasks(t testing.TB, c *ort.Classifier, m *fixtures.MNIST, count int, targeted bool, attackSeed uint64) []adversarial.Task {
 	t.Helper()
 	const scan = 200
 	probs, err := c.Probs(context.Background(), m.Test.Float(0, scan), scan)
@@ -58,7 +59,7 @@ func correctTasks(t testing.TB, c *ort.Classifier, m *fixtures.MNIST, count int,
 		}
 		g := adversarial.Goal{Label: label, Target: -1}
 		if targeted {
-			g.Target = adversarial.RandomTarget(adversarial.StreamRand(seed, "target", i), label, k)
+			g.Target = adversarial.RandomTarget(seed.Indexed(attackSeed, "target", i), label, k)
 		}
 		tasks = append(tasks, adversarial.Task{Index: i, Image: img, Goal: g})
 	}

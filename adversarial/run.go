@@ -3,11 +3,12 @@ package adversarial
 import (
 	"context"
 	"fmt"
-	"hash/fnv"
 	"math/rand/v2"
 	"runtime"
 	"sync"
 	"sync/atomic"
+
+	"github.com/uqnn/uqnn/internal/seed"
 )
 
 // Task is one example to attack.
@@ -27,20 +28,11 @@ type Outcome struct {
 type RunOptions struct {
 	Config  Config
 	Budget  int64  // queries per example, > 0
-	Seed    uint64 // the attack's seed; example i draws from StreamRand(Seed, "genattack", i)
+	Seed    uint64 // the attack's seed; example i draws from seed.Indexed(Seed, "genattack", i)
 	Workers int    // attacks in parallel; 0 means runtime.NumCPU()
 	// Queries, when not nil, is increased by every image any example's oracle evaluates, so a
 	// caller can report throughput while attacks are in flight.
 	Queries *atomic.Int64
-}
-
-// StreamRand returns the random stream named name for item index under seed. Streams with
-// different names or indices are independent for practical purposes, so a stage's draws do not
-// depend on another stage's or on the order in which workers pick up items.
-func StreamRand(seed uint64, name string, index int) *rand.Rand {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return rand.New(rand.NewPCG(seed^h.Sum64(), uint64(index)))
 }
 
 // RandomTarget draws a target class other than label, uniformly among the classes - 1 others.
@@ -101,7 +93,7 @@ func Run(ctx context.Context, m Model, tasks []Task, opts RunOptions, done func(
 					return
 				}
 				o.total = opts.Queries
-				r, err := GenAttack(ctx, o, t.Image, t.Goal, cfg, StreamRand(opts.Seed, "genattack", t.Index))
+				r, err := GenAttack(ctx, o, t.Image, t.Goal, cfg, seed.Indexed(opts.Seed, "genattack", t.Index))
 				if err != nil {
 					if ctx.Err() == nil {
 						fail(fmt.Errorf("adversarial: example %d: %w", t.Index, err))

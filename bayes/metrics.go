@@ -3,6 +3,8 @@ package bayes
 import (
 	"fmt"
 	"math"
+
+	"github.com/uqnn/uqnn/internal/prob"
 )
 
 // ProbFloor is the smallest probability the log-likelihood uses: a prediction of exactly zero
@@ -47,7 +49,7 @@ func Evaluate(probs []float32, k int, labels []uint8, bins int) (Scores, error) 
 		if y >= k {
 			return Scores{}, fmt.Errorf("bayes: label %d of row %d; want < %d classes", y, i, k)
 		}
-		arg := Argmax(row)
+		arg := prob.Argmax(row)
 		hit := 0.0
 		if arg == y {
 			correct++
@@ -71,33 +73,4 @@ func Evaluate(probs []float32, k int, labels []uint8, bins int) (Scores, error) 
 		}
 	}
 	return s, nil
-}
-
-// Argmax is the index of the largest value (the first on ties).
-func Argmax(row []float32) int {
-	arg := 0
-	for j, v := range row {
-		if v > row[arg] {
-			arg = j
-		}
-	}
-	return arg
-}
-
-// Softmax replaces each row of k logits in v by its softmax, computed in float64 for stability.
-func Softmax(v []float32, k int) {
-	for r := 0; r+k <= len(v); r += k {
-		row := v[r : r+k]
-		m := math.Inf(-1)
-		for _, x := range row {
-			m = math.Max(m, float64(x))
-		}
-		var s float64
-		for _, x := range row {
-			s += math.Exp(float64(x) - m)
-		}
-		for i, x := range row {
-			row[i] = float32(math.Exp(float64(x)-m) / s)
-		}
-	}
 }

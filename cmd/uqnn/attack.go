@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/uqnn/uqnn/internal/atomicfile"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +14,9 @@ import (
 	"sort"
 	"sync/atomic"
 	"time"
+
+	"github.com/uqnn/uqnn/internal/atomicfile"
+	"github.com/uqnn/uqnn/internal/seed"
 
 	"github.com/spf13/cobra"
 
@@ -446,7 +448,7 @@ func selectCorrect(ctx context.Context, c *ort.Classifier, test *fixtures.Set, n
 
 // attackTasks builds the tasks; a targeted example's target comes from the stream
 // ("target", test index) of the seed, so it does not depend on which examples are resumed.
-func attackTasks(test *fixtures.Set, indices []int, targeted bool, seed uint64, classes int) []adversarial.Task {
+func attackTasks(test *fixtures.Set, indices []int, targeted bool, attackSeed uint64, classes int) []adversarial.Task {
 	tasks := make([]adversarial.Task, len(indices))
 	for i, idx := range indices {
 		img := make([]float32, fixtures.Pixels)
@@ -455,7 +457,7 @@ func attackTasks(test *fixtures.Set, indices []int, targeted bool, seed uint64, 
 		}
 		g := adversarial.Goal{Label: int(test.Labels[idx]), Target: -1}
 		if targeted {
-			g.Target = adversarial.RandomTarget(adversarial.StreamRand(seed, "target", idx), g.Label, classes)
+			g.Target = adversarial.RandomTarget(seed.Indexed(attackSeed, "target", idx), g.Label, classes)
 		}
 		tasks[i] = adversarial.Task{Index: idx, Image: img, Goal: g}
 	}

@@ -3,10 +3,10 @@ package main
 import (
 	"context"
 	"fmt"
-	"github.com/uqnn/uqnn/bayes"
 
 	"github.com/uqnn/uqnn/internal/nn"
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/prob"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
@@ -53,7 +53,7 @@ func gorgoniaProbs(ctx context.Context, modelPath string, m *onnxio.Model, pp or
 			return nil, fmt.Errorf("%s: images %d..%d: %w", modelPath, lo, hi-1, err)
 		}
 		rows := logits[:(hi-lo)*k]
-		bayes.Softmax(rows, k)
+		prob.Softmax(rows, k)
 		out = append(out, rows...)
 	}
 	return out, nil

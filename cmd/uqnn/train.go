@@ -5,13 +5,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/uqnn/uqnn/internal/atomicfile"
 	"io"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
+
+	"github.com/uqnn/uqnn/internal/atomicfile"
+	"github.com/uqnn/uqnn/internal/seed"
 
 	"github.com/spf13/cobra"
 	"github.com/uqnn/uqnn/fixtures"
@@ -222,7 +223,7 @@ func (o *trainOptions) stepper() (train.Stepper, float64) {
 // trainModel loads --init or builds --arch.
 func trainModel(o *trainOptions) (*onnxio.Model, error) {
 	if o.init == "" {
-		return fixtures.Build(o.arch, rand.New(train.Stream(o.seed, streamInit)))
+		return fixtures.Build(o.arch, seed.Rand(o.seed, streamInit))
 	}
 	if err := checkModelFile(o.init); err != nil {
 		return nil, err

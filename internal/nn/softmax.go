@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/uqnn/uqnn/internal/prob"
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 )
@@ -124,15 +125,7 @@ func ceLoss[T float32 | float64](z []T, labels []int, n, k int) float64 {
 	var total float64
 	for r := 0; r < n; r++ {
 		row := z[r*k : r*k+k]
-		m := float64(row[0])
-		for _, v := range row {
-			m = max(m, float64(v))
-		}
-		var s float64
-		for _, v := range row {
-			s += math.Exp(float64(v) - m)
-		}
-		total += m + math.Log(s) - float64(row[labels[r]])
+		total += prob.LogSumExp(row) - float64(row[labels[r]])
 	}
 	return total / float64(n)
 }

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"math"
+
+	"github.com/uqnn/uqnn/internal/prob"
 )
 
 // Calibration is one candidate pixel mapping and how well the model does with it.
@@ -34,13 +36,7 @@ func Calibrate(ctx context.Context, c *Classifier, raw []float32, labels []uint8
 		var nll float64
 		for i := range n {
 			row := p[i*k : (i+1)*k]
-			arg := 0
-			for j, v := range row {
-				if v > row[arg] {
-					arg = j
-				}
-			}
-			if arg == int(labels[i]) {
+			if prob.Argmax(row) == int(labels[i]) {
 				correct++
 			}
 			nll -= math.Log(math.Max(float64(row[labels[i]]), minProb))

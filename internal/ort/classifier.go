@@ -7,7 +7,7 @@ import (
 	"math"
 	"os"
 
-	"github.com/uqnn/uqnn/bayes"
+	"github.com/uqnn/uqnn/internal/prob"
 	"github.com/uqnn/uqnn/onnxio"
 	ortgo "github.com/yalue/onnxruntime_go"
 )
@@ -255,7 +255,7 @@ func (c *Classifier) Probs(ctx context.Context, raw []float32, n int) ([]float32
 		return nil, err
 	}
 	if !c.isProb {
-		bayes.Softmax(out, c.classes)
+		prob.Softmax(out, c.classes)
 	}
 	return out, nil
 }

@@ -3,7 +3,8 @@ package train
 import (
 	"context"
 	"fmt"
-	"math"
+
+	"github.com/uqnn/uqnn/internal/prob"
 )
 
 // Evaluate returns the mean cross-entropy and the accuracy of net on s, feeding batches of
@@ -45,7 +46,7 @@ func Evaluate(ctx context.Context, net Net, s Set, scale, offset float32, batch 
 		}
 		k := len(logits) / batch
 		for r := 0; r < n; r++ {
-			l, ok := crossEntropy(logits[r*k:(r+1)*k], y[r])
+			l, ok := prob.CrossEntropy(logits[r*k:(r+1)*k], y[r])
 			sum += l
 			if ok {
 				correct++
@@ -53,24 +54,4 @@ func Evaluate(ctx context.Context, net Net, s Set, scale, offset float32, batch 
 		}
 	}
 	return sum / float64(s.N), float64(correct) / float64(s.N), nil
-}
-
-// crossEntropy returns −log softmax(z)[label] in float64 and whether label is the arg max
-// (first maximum on ties).
-func crossEntropy(z []float32, label int) (float64, bool) {
-	best := 0
-	m := float64(z[0])
-	for i, v := range z {
-		if float64(v) > m {
-			m, best = float64(v), i
-		}
-	}
-	var s float64
-	for _, v := range z {
-		s += math.Exp(float64(v) - m)
-	}
-	if label < 0 || label >= len(z) {
-		return math.Inf(1), false
-	}
-	return m + math.Log(s) - float64(z[label]), best == label
 }

@@ -6,6 +6,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"time"
+
+	"github.com/uqnn/uqnn/internal/seed"
 )
 
 // DefaultBatch is the minibatch size of a zero Config.
@@ -181,8 +183,8 @@ func newRun(net Net, data Data, st Stepper, cfg Config, hooks []Hook) (*run, err
 	r := &run{
 		net: net, params: params, data: data, st: st, cfg: cfg, hooks: hooks,
 		batch: b, perEp: data.Train.N / b, evalN: evalN,
-		dataPCG: Stream(cfg.Seed, StreamDataOrder),
-		noise:   Stream(cfg.Seed, StreamNoise),
+		dataPCG: seed.Stream(cfg.Seed, StreamDataOrder),
+		noise:   seed.Stream(cfg.Seed, StreamNoise),
 		x:       make([]float32, b*data.Train.Dim),
 		y:       make([]int, b),
 	}

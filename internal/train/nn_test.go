@@ -3,12 +3,12 @@ package train
 import (
 	"context"
 	"errors"
-	"math/rand/v2"
 	"path/filepath"
 	"testing"
 
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/nn"
+	"github.com/uqnn/uqnn/internal/seed"
 	"github.com/uqnn/uqnn/internal/testenv"
 )
 
@@ -21,7 +21,7 @@ func lenetSetup(t *testing.T, n, val int) (Net, Data) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	model := fixtures.LeNet5(rand.New(Stream(3, "init")))
+	model := fixtures.LeNet5(seed.Rand(3, "init"))
 	g, err := nn.Build(model, nn.Config{Batch: 8})
 	if err != nil {
 		t.Fatal(err)

@@ -1,20 +1,7 @@
 package train
 
-import (
-	"hash/fnv"
-	"math/rand/v2"
-)
-
-// Stream names used by Loop.
+// Stream names used by Loop; the streams come from internal/seed.
 const (
 	StreamDataOrder = "data order"
 	StreamNoise     = "noise"
 )
-
-// Stream returns the PCG generator of the named stream of seed. Streams with different names
-// are independent, so adding a draw to one never reshuffles another.
-func Stream(seed uint64, name string) *rand.PCG {
-	h := fnv.New64a()
-	h.Write([]byte(name))
-	return rand.NewPCG(seed, h.Sum64())
-}
