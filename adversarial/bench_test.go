@@ -12,6 +12,7 @@ import (
 	"github.com/uqnn/uqnn/adversarial"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/testmodels"
 )
 
 // benchBatches are the batch sizes compared: GenAttack's children per generation (N−1 = 5)
@@ -64,7 +65,7 @@ func benchSetup(b *testing.B, batch int) (*adversarial.Oracle, *bareSession, []f
 
 // benchSetupClassifier is benchSetup that also returns the classifier behind the oracle.
 func benchSetupClassifier(b *testing.B, batch int) (*adversarial.Oracle, *bareSession, []float32, *ort.Classifier) {
-	sm := testenv.GoodModels[1]
+	sm := testmodels.Good[1]
 	c := openShared(b, sm)
 	if c.InputName() != "input" || c.OutputName() != "output" {
 		b.Fatalf("%s: input %q output %q; the bare session assumes input/output", sm.File, c.InputName(), c.OutputName())
@@ -73,7 +74,7 @@ func benchSetupClassifier(b *testing.B, batch int) (*adversarial.Oracle, *bareSe
 	if err != nil {
 		b.Fatal(err)
 	}
-	bare := newBareSession(b, filepath.Join(testenv.SharedModels(b), sm.File), batch)
+	bare := newBareSession(b, filepath.Join(testmodels.Dir(b), sm.File), batch)
 	m := testenv.MNIST(b)
 	raw := m.Test.Float(0, batch)
 	imgs := make([]float32, len(raw))

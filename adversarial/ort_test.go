@@ -11,13 +11,14 @@ import (
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/seed"
 	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/testmodels"
 )
 
 // openShared opens one shared model with its reference preprocessing, one onnxruntime thread
 // per session (the attack runs one example per core).
-func openShared(t testing.TB, sm testenv.Model) *ort.Classifier {
+func openShared(t testing.TB, sm testmodels.Model) *ort.Classifier {
 	t.Helper()
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
 	pp, _, err := ort.ParsePreprocess(sm.Preprocess)
 	if err != nil {
@@ -115,9 +116,9 @@ func run(t *testing.T, c *ort.Classifier, tasks []adversarial.Task, budget int64
 }
 
 func TestGenAttackPyTorchCNN(t *testing.T) {
-	sm := testenv.GoodModels[1]
+	sm := testmodels.Good[1]
 	if sm.File != "pytorch-cnn-op11.onnx" {
-		t.Fatalf("testenv.GoodModels[1] is %s", sm.File)
+		t.Fatalf("testmodels.Good[1] is %s", sm.File)
 	}
 	c := openShared(t, sm)
 	m := testenv.MNIST(t)
@@ -159,7 +160,7 @@ func TestGenAttackEverySharedModel(t *testing.T) {
 		t.Skip("skipped in -short; TestGenAttackPyTorchCNN covers the attack path")
 	}
 	m := testenv.MNIST(t)
-	for _, sm := range testenv.GoodModels {
+	for _, sm := range testmodels.Good {
 		t.Run(sm.File, func(t *testing.T) {
 			c := openShared(t, sm)
 			tasks := correctTasks(t, c, m, 4, false, 1)

@@ -4,6 +4,8 @@ import (
 	"os"
 	"path/filepath"
 	"testing"
+
+	"github.com/uqnn/uqnn/internal/testmodels"
 )
 
 // FuzzDecode feeds arbitrary bytes to Decode. Whatever decodes must also encode, decode again,
@@ -11,7 +13,8 @@ import (
 // The external data folder is the op20 model's (read-only), so external references resolve too.
 func FuzzDecode(f *testing.F) {
 	dir := ""
-	if d, err := findModelsDir(); err == nil {
+	d := filepath.Join(testmodels.RepoRoot(f), "..", "shared", "models")
+	if _, err := os.Stat(d); err == nil {
 		for _, name := range sharedModels {
 			if b, err := os.ReadFile(filepath.Join(d, name)); err == nil {
 				f.Add(b)

@@ -1,59 +1,19 @@
 package onnxio
 
 import (
-	"fmt"
-	"os"
-	"path/filepath"
 	"testing"
 
 	"google.golang.org/protobuf/proto"
 
 	"github.com/uqnn/uqnn/internal/onnxpb"
+	"github.com/uqnn/uqnn/internal/testmodels"
 )
 
-// sharedModels is every good third-party model in /work/shared/models, relative to that folder.
-var sharedModels = []string{
-	"cntk-zoo-mnist-op7.onnx",
-	"keras2onnx-nhwc-op10.onnx",
-	"keras2onnx-nhwc-small-op10.onnx",
-	"pytorch-cnn-op11.onnx",
-	"pytorch-lenet5-op9-batch10.onnx",
-	"tf2onnx-mlp-op13.onnx",
-	"pytorch-op20-external/mnist.onnx",
-}
+// modelsDir is ../shared/models, or the test is skipped.
+func modelsDir(t testing.TB) string { return testmodels.Dir(t) }
 
-// modelsDir finds ../shared/models beside the repository root (the folder holding go.mod), or
-// skips the test.
-func modelsDir(t testing.TB) string {
-	t.Helper()
-	m, err := findModelsDir()
-	if err != nil {
-		t.Skipf("shared models not found: %v", err)
-	}
-	return m
-}
-
-func findModelsDir() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", fmt.Errorf("no go.mod above the test directory")
-		}
-		dir = parent
-	}
-	m := filepath.Join(dir, "..", "shared", "models")
-	if _, err := os.Stat(m); err != nil {
-		return "", err
-	}
-	return m, nil
-}
+// sharedModels is every good third-party model, relative to modelsDir.
+var sharedModels = testmodels.Files()
 
 // tinyModel builds a small valid model: y = Relu(x·W + b) with W [4,3] and b [3] (float), and an
 // INT64 shape initializer feeding a Reshape.

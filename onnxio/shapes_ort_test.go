@@ -2,68 +2,23 @@ package onnxio_test
 
 import (
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
-	"sync"
 	"testing"
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
-	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/testmodels"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
-var (
-	ortOnce sync.Once
-	ortErr  error
-)
+// needORT starts onnxruntime once per test binary or skips.
+func needORT(t *testing.T) { testenv.ORT(t) }
 
-// needORT starts onnxruntime once per test binary (the environment is process-wide) or skips.
-func needORT(t *testing.T) {
-	t.Helper()
-	ortOnce.Do(func() {
-		lib, err := ort.Locate("")
-		if err != nil {
-			ortErr = err
-			return
-		}
-		ortErr = ort.Init(lib)
-	})
-	if ortErr != nil {
-		t.Skipf("onnxruntime not available (run `make ort` or set UQNN_ORT_LIB): %v", ortErr)
-	}
-}
+func sharedModelsDir(t *testing.T) string { return testmodels.Dir(t) }
 
-// sharedModelsDir finds ../shared/models beside the repository root, or skips.
-func sharedModelsDir(t *testing.T) string {
-	t.Helper()
-	dir, _ := os.Getwd()
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			break
-		}
-		if filepath.Dir(dir) == dir {
-			t.Skip("no go.mod above the test directory")
-		}
-		dir = filepath.Dir(dir)
-	}
-	m := filepath.Join(dir, "..", "shared", "models")
-	if _, err := os.Stat(m); err != nil {
-		t.Skipf("shared models not found at %s: %v", m, err)
-	}
-	return m
-}
-
-var sharedModelFiles = []string{
-	"cntk-zoo-mnist-op7.onnx",
-	"keras2onnx-nhwc-op10.onnx",
-	"keras2onnx-nhwc-small-op10.onnx",
-	"pytorch-cnn-op11.onnx",
-	"pytorch-lenet5-op9-batch10.onnx",
-	"tf2onnx-mlp-op13.onnx",
-	"pytorch-op20-external/mnist.onnx",
-}
+var sharedModelFiles = testmodels.Files()
 
 // ortShapes runs the model with every node output exposed as a graph output and returns the
 // shape onnxruntime gives each. Values in skip are not exposed: onnxruntime_go cannot return

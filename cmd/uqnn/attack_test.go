@@ -16,12 +16,13 @@ import (
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/testmodels"
 )
 
 const attackModel = "pytorch-cnn-op11.onnx"
 
 func TestAttackBadInput(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
 	model := filepath.Join(dir, attackModel)
 	tmp := t.TempDir()
@@ -60,7 +61,7 @@ func TestAttackBadInput(t *testing.T) {
 // attackRun runs `uqnn attack` on the shared CNN and decodes its --json report.
 func attackRun(t *testing.T, out string, extra ...string) attackReport {
 	t.Helper()
-	args := append([]string{"attack", filepath.Join(testenv.SharedModels(t), attackModel), "-o", out,
+	args := append([]string{"attack", filepath.Join(testmodels.Dir(t), attackModel), "-o", out,
 		"--preprocess", "-1..1", "--json", "-q"}, extra...)
 	r := uqnn(t, args...)
 	if r.code != 0 {
@@ -100,7 +101,7 @@ func TestAttackEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := readRecordLines(t, filepath.Join(out, attackRecordsFile))
-	c, err := ort.Open(filepath.Join(testenv.SharedModels(t), attackModel), ort.Preprocess{Scale: 1 / 127.5, Offset: -1}, ort.Options{})
+	c, err := ort.Open(filepath.Join(testmodels.Dir(t), attackModel), ort.Preprocess{Scale: 1 / 127.5, Offset: -1}, ort.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -152,9 +153,9 @@ func TestAttackEndToEnd(t *testing.T) {
 	}
 
 	// A second run into the same folder without --resume is refused; with other parameters too.
-	r := uqnn(t, "attack", filepath.Join(testenv.SharedModels(t), attackModel), "-o", out, "--n", "8", "--budget", "3000", "--preprocess", "-1..1")
+	r := uqnn(t, "attack", filepath.Join(testmodels.Dir(t), attackModel), "-o", out, "--n", "8", "--budget", "3000", "--preprocess", "-1..1")
 	assertCleanFailure(t, r, exitUsage, "--resume")
-	r = uqnn(t, "attack", filepath.Join(testenv.SharedModels(t), attackModel), "-o", out, "--n", "8", "--budget", "2000", "--preprocess", "-1..1", "--targeted", "--seed", "5", "--resume")
+	r = uqnn(t, "attack", filepath.Join(testmodels.Dir(t), attackModel), "-o", out, "--n", "8", "--budget", "2000", "--preprocess", "-1..1", "--targeted", "--seed", "5", "--resume")
 	assertCleanFailure(t, r, exitUsage, "budget_per_example")
 }
 
@@ -188,7 +189,7 @@ func TestAttackInterruptResume(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short: runs three attacks")
 	}
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
 	args := []string{"--n", "16", "--budget", "4000", "--targeted", "--seed", "3", "--workers", "2"}
 	whole := t.TempDir()
@@ -316,9 +317,9 @@ func TestAttackEverySharedModel(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipped in -short: TestAttackEndToEnd covers the command on one model")
 	}
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
-	for _, sm := range testenv.GoodModels {
+	for _, sm := range testmodels.Good {
 		t.Run(sm.File, func(t *testing.T) {
 			out := t.TempDir()
 			r := uqnn(t, "attack", filepath.Join(dir, sm.File), "-o", out, "--n", "3", "--budget", "600", "--json", "-q")

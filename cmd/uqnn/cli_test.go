@@ -14,6 +14,7 @@ import (
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/onnxpb"
 	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/testmodels"
 	"github.com/uqnn/uqnn/onnxio"
 	"google.golang.org/protobuf/proto"
 )
@@ -84,9 +85,9 @@ func assertCleanFailure(t *testing.T, r result, code int, mentions ...string) {
 const evalAccTol = 0.003
 
 func TestEvalSharedModels(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
-	for _, sm := range testenv.GoodModels {
+	for _, sm := range testmodels.Good {
 		t.Run(sm.File, func(t *testing.T) {
 			r := uqnn(t, "eval", filepath.Join(dir, sm.File), "--preprocess", "auto", "--json")
 			if r.code != 0 {
@@ -100,7 +101,7 @@ func TestEvalSharedModels(t *testing.T) {
 				t.Errorf("accuracy %.4f on %d images; reference %.3f", rep.Scores.Accuracy, rep.Scores.N, sm.Accuracy)
 			}
 			wantKind := map[bool]string{true: "probabilities", false: "logits"}[sm.Prob]
-			if rep.OutputKind != wantKind || rep.FixedBatch != sm.Batch || rep.Layout != sm.Layout.String() || !rep.Preprocess.Auto {
+			if rep.OutputKind != wantKind || rep.FixedBatch != sm.Batch || rep.Layout != sm.Layout || !rep.Preprocess.Auto {
 				t.Errorf("report %+v; want %s, batch %d, layout %v, auto preprocess", rep, wantKind, sm.Batch, sm.Layout)
 			}
 		})
@@ -108,7 +109,7 @@ func TestEvalSharedModels(t *testing.T) {
 }
 
 func TestEvalHumanOutput(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
 	r := uqnn(t, "eval", filepath.Join(dir, "pytorch-lenet5-op9-batch10.onnx"), "--n", "100", "--preprocess", "mnist")
 	if r.code != 0 {
@@ -152,7 +153,7 @@ func writeIdentityModel(t *testing.T, path string, dims ...int64) {
 }
 
 func TestEvalBadInput(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
 	tmp := t.TempDir()
 	good, err := os.ReadFile(filepath.Join(dir, "pytorch-cnn-op11.onnx"))
@@ -177,7 +178,7 @@ func TestEvalBadInput(t *testing.T) {
 		code     int
 		mentions []string
 	}{
-		{"missing-external-data", []string{"eval", filepath.Join(dir, testenv.BadMissingExternal)}, 3, []string{"mnist.onnx", "mnist.onnx.data", "features.0.weight"}},
+		{"missing-external-data", []string{"eval", filepath.Join(dir, testmodels.BadMissingExternal)}, 3, []string{"mnist.onnx", "mnist.onnx.data", "features.0.weight"}},
 		{"truncated", []string{"eval", trunc}, 3, []string{"truncated.onnx"}},
 		{"random-bytes", []string{"eval", junk}, 3, []string{"random.onnx"}},
 		{"missing-file", []string{"eval", filepath.Join(tmp, "absent.onnx")}, 3, []string{"absent.onnx"}},
@@ -200,13 +201,13 @@ func TestEvalBadInput(t *testing.T) {
 // TestEvalEnginesAgree: `uqnn eval --engine gorgonia` gives the same accuracy as onnxruntime
 // for every shared model (issue 3), with the same explicit preprocessing.
 func TestEvalEnginesAgree(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
 	n := "2000"
 	if testing.Short() {
 		n = "200"
 	}
-	for _, sm := range testenv.GoodModels {
+	for _, sm := range testmodels.Good {
 		t.Run(sm.File, func(t *testing.T) {
 			acc := map[string]float64{}
 			for _, engine := range []string{"ort", "gorgonia"} {
@@ -230,7 +231,7 @@ func TestEvalEnginesAgree(t *testing.T) {
 // TestEvalAutoUsesMetadata: --preprocess auto takes the model's uqnn.preprocess metadata
 // instead of calibrating.
 func TestEvalAutoUsesMetadata(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
 	m, err := onnxio.Load(filepath.Join(dir, "pytorch-cnn-op11.onnx"))
 	if err != nil {

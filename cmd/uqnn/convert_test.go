@@ -16,19 +16,9 @@ import (
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/testmodels"
 	"github.com/uqnn/uqnn/onnxio"
 )
-
-// convertModels is every good model in the shared folder.
-var convertModels = []string{
-	"cntk-zoo-mnist-op7.onnx",
-	"keras2onnx-nhwc-op10.onnx",
-	"keras2onnx-nhwc-small-op10.onnx",
-	"pytorch-cnn-op11.onnx",
-	"pytorch-lenet5-op9-batch10.onnx",
-	"tf2onnx-mlp-op13.onnx",
-	"pytorch-op20-external/mnist.onnx",
-}
 
 // convertImages is how many MNIST test images each model sees (issue 3: 1,000); a multiple of
 // every fixed batch (1, 10).
@@ -111,7 +101,7 @@ func runORT(t *testing.T, path string, m *onnxio.Model, data []float32) map[stri
 // referencePreprocess is the pixel mapping ../shared/models/README.md gives for file.
 func referencePreprocess(t *testing.T, file string) ort.Preprocess {
 	t.Helper()
-	for _, sm := range testenv.GoodModels {
+	for _, sm := range testmodels.Good {
 		if sm.File == file {
 			pp, _, err := ort.ParsePreprocess(sm.Preprocess)
 			if err != nil {
@@ -120,14 +110,14 @@ func referencePreprocess(t *testing.T, file string) ort.Preprocess {
 			return pp
 		}
 	}
-	t.Fatalf("%s is not among testenv.GoodModels", file)
+	t.Fatalf("%s is not among testmodels.Good", file)
 	return ort.Preprocess{}
 }
 
 func TestConvertSharedModels(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
-	for _, file := range convertModels {
+	for _, file := range testmodels.Files() {
 		for _, variant := range []struct {
 			name           string
 			external, fold bool
@@ -181,7 +171,7 @@ func TestConvertSharedModels(t *testing.T) {
 }
 
 func TestConvertErrors(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	tmp := t.TempDir()
 	good := filepath.Join(dir, "cntk-zoo-mnist-op7.onnx")
 	tests := []struct {

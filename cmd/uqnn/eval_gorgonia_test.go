@@ -2,13 +2,15 @@ package main
 
 import (
 	"context"
-	"github.com/uqnn/uqnn/onnxio"
 	"math"
 	"path/filepath"
 	"testing"
 
+	"github.com/uqnn/uqnn/onnxio"
+
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/testmodels"
 )
 
 // gorgoniaProbTol bounds |p_gorgonia − p_ort|: both are float32 softmaxes of logits that
@@ -18,12 +20,12 @@ const gorgoniaProbTol = 1e-4
 // TestGorgoniaProbsMatchORT runs an image count that leaves a partial last batch through both
 // engines on every good shared model, each with its reference preprocessing.
 func TestGorgoniaProbsMatchORT(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
 	ds := testenv.MNIST(t)
 	const n = 150
 	raw := ds.Test.Float(0, n)
-	for _, sm := range testenv.GoodModels {
+	for _, sm := range testmodels.Good {
 		t.Run(sm.File, func(t *testing.T) {
 			path := filepath.Join(dir, sm.File)
 			pp, _, err := ort.ParsePreprocess(sm.Preprocess)

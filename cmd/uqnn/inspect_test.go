@@ -4,15 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/uqnn/uqnn/internal/testenv"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/uqnn/uqnn/internal/testmodels"
 )
 
 func TestInspectJSON(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	// Expected values worked out from the README and the layer shapes: conv1 32x1x3x3 + 32,
 	// fc1 10x21632 + 10 = 216650 parameters; model file 6928 bytes + data file 866432 bytes.
 	tests := []struct {
@@ -80,7 +81,7 @@ func TestInspectJSON(t *testing.T) {
 }
 
 func TestInspectTable(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	var out bytes.Buffer
 	if err := runInspect(context.Background(), inspectOptions{Model: filepath.Join(dir, "tf2onnx-mlp-op13.onnx"), Stdout: &out}); err != nil {
 		t.Fatal(err)
@@ -93,7 +94,7 @@ func TestInspectTable(t *testing.T) {
 }
 
 func TestInspectBadModelExitCode(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	garbage := filepath.Join(t.TempDir(), "garbage.onnx")
 	if err := os.WriteFile(garbage, []byte("not a model"), 0o644); err != nil {
 		t.Fatal(err)

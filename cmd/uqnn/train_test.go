@@ -15,6 +15,7 @@ import (
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/testmodels"
 	"github.com/uqnn/uqnn/internal/train"
 	"github.com/uqnn/uqnn/onnxio"
 )
@@ -179,7 +180,7 @@ func checkORTAccuracy(t *testing.T, path string, pp ort.Preprocess, want trainSc
 func TestTrainInitKeepsInterface(t *testing.T) {
 	// Fine-tune a third-party model briefly: the output keeps its input and output names, gains
 	// the preprocessing chosen by calibration as metadata, and runs in onnxruntime.
-	models := testenv.SharedModels(t)
+	models := testmodels.Dir(t)
 	testenv.ORT(t)
 	src := filepath.Join(models, "pytorch-cnn-op11.onnx")
 	dir := t.TempDir()

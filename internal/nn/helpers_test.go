@@ -5,10 +5,11 @@ import (
 
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/testmodels"
 )
 
 // sharedModels returns ../shared/models beside the checkout, or skips.
-func sharedModels(t testing.TB) string { return testenv.SharedModels(t) }
+func sharedModels(t testing.TB) string { return testmodels.Dir(t) }
 
 // initORT loads onnxruntime, or skips.
 func initORT(t testing.TB) { testenv.ORT(t) }
@@ -21,7 +22,7 @@ type goodModel struct {
 
 func goodModels(t testing.TB) []goodModel {
 	var ms []goodModel
-	for _, m := range testenv.GoodModels {
+	for _, m := range testmodels.Good {
 		pp, _, err := ort.ParsePreprocess(m.Preprocess)
 		if err != nil {
 			t.Fatal(err)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/testmodels"
 	ortgo "github.com/yalue/onnxruntime_go"
 )
 
@@ -15,7 +16,7 @@ import (
 // against a bare onnxruntime loop over the same session settings and batch, interleaved in one
 // run, and reports uqnn's throughput as a ratio of the bare loop's (issue 2: ≥ 0.9).
 func BenchmarkEvalVsBareORT(b *testing.B) {
-	dir := testenv.SharedModels(b)
+	dir := testmodels.Dir(b)
 	testenv.ORT(b)
 	m := testenv.MNIST(b)
 	for _, bc := range []struct {

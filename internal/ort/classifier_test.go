@@ -12,6 +12,7 @@ import (
 	"github.com/uqnn/uqnn/bayes"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/testmodels"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
@@ -29,18 +30,18 @@ const (
 )
 
 func TestSharedModels(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
 	m := testenv.MNIST(t)
 	ctx := context.Background()
-	for _, sm := range testenv.GoodModels {
+	for _, sm := range testmodels.Good {
 		t.Run(sm.File, func(t *testing.T) {
 			c, err := ort.Open(filepath.Join(dir, sm.File), ort.Preprocess{Scale: 1}, ort.Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer c.Close()
-			if c.Layout() != sm.Layout || c.Batch() != sm.Batch || c.OutputIsProb() != sm.Prob || c.Classes() != 10 {
+			if c.Layout().String() != sm.Layout || c.Batch() != sm.Batch || c.OutputIsProb() != sm.Prob || c.Classes() != 10 {
 				t.Fatalf("layout %v batch %d prob %v classes %d; want %v %d %v 10",
 					c.Layout(), c.Batch(), c.OutputIsProb(), c.Classes(), sm.Layout, sm.Batch, sm.Prob)
 			}
@@ -77,7 +78,7 @@ func TestSharedModels(t *testing.T) {
 // TestBatchingConsistent: the same images give the same probabilities whatever the chunking
 // (fixed-batch padding, free-batch chunks), since each image's output depends on it alone.
 func TestBatchingConsistent(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
 	m := testenv.MNIST(t)
 	ctx := context.Background()
@@ -108,7 +109,7 @@ func TestBatchingConsistent(t *testing.T) {
 }
 
 func TestOpenBadModels(t *testing.T) {
-	dir := testenv.SharedModels(t)
+	dir := testmodels.Dir(t)
 	testenv.ORT(t)
 	tmp := t.TempDir()
 	trunc := filepath.Join(tmp, "trunc.onnx")
@@ -117,7 +118,7 @@ func TestOpenBadModels(t *testing.T) {
 	junk := filepath.Join(tmp, "junk.onnx")
 	os.WriteFile(junk, []byte("this is not a protobuf at all \x00\xff\xfe"), 0o644)
 	for _, c := range []struct{ name, path, want string }{
-		{"missing-external", filepath.Join(dir, testenv.BadMissingExternal), "mnist.onnx"},
+		{"missing-external", filepath.Join(dir, testmodels.BadMissingExternal), "mnist.onnx"},
 		{"truncated", trunc, "trunc.onnx"},
 		{"random-bytes", junk, "junk.onnx"},
 		{"missing-file", filepath.Join(tmp, "nope.onnx"), "nope.onnx"},
