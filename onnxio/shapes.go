@@ -507,12 +507,28 @@ func (s *shapeState) node(n *Node) error {
 			}
 		}
 		r := len(ins[0])
-		if len(pads) != 2*r {
-			return s.nodeError(n, ErrInvalidModel, "pads %v for input shape %v; want %d values", pads, ins[0], 2*r)
+		axes := make([]int64, r)
+		for i := range axes {
+			axes[i] = int64(i)
 		}
-		out := make([]int64, r)
-		for i := range out {
-			out[i] = ins[0][i] + pads[i] + pads[i+r]
+		if s.opset >= 18 && len(n.Inputs) > 3 && n.Inputs[3] != "" {
+			var ok bool
+			if axes, ok = s.constInts(n, 3); !ok {
+				return s.nodeError(n, ErrUnsupported, "axes input is not a constant")
+			}
+		}
+		if len(pads) != 2*len(axes) {
+			return s.nodeError(n, ErrInvalidModel, "pads %v for axes %v of input shape %v; want %d values", pads, axes, ins[0], 2*len(axes))
+		}
+		out := slices.Clone(ins[0])
+		for i, a := range axes {
+			if a < 0 {
+				a += int64(r)
+			}
+			if a < 0 || a >= int64(r) {
+				return s.nodeError(n, ErrInvalidModel, "axis %d for input shape %v", axes[i], ins[0])
+			}
+			out[a] += pads[i] + pads[i+len(axes)]
 		}
 		s.set(n, 0, out)
 	case "Expand":

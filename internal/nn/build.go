@@ -35,10 +35,12 @@ type builder struct {
 var constInputs = map[string][]int{
 	"Reshape":            {1},
 	"BatchNormalization": {3, 4},
+	"Clip":               {1, 2},
+	"Pad":                {1, 2, 3},
 }
 
 // elementwise ops whose single-element float initializer operands are constants, not weights.
-var elementwise = map[string]bool{"Add": true, "Sub": true, "Mul": true, "Div": true}
+var elementwise = map[string]bool{"Add": true, "Sub": true, "Mul": true, "Div": true, "Sum": true, "Mean": true}
 
 // Build builds the Net for m. m is not changed: the graph is built from a copy whose shape
 // sub-graphs are folded to constants.

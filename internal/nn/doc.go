@@ -1,12 +1,20 @@
 // Package nn builds a trainable Gorgonia graph from an onnxio model.
 //
 // Build walks the IR in topological order and turns each supported node into Gorgonia nodes:
-// Conv, Gemm, MatMul, Add/Sub/Mul/Div (numpy broadcasting), Relu, LeakyRelu, Tanh, Sigmoid,
-// MaxPool, AveragePool, GlobalAveragePool, Flatten, Reshape, Transpose, Identity, Dropout
-// (inference: identity), BatchNormalization (inference form), Softmax and LogSoftmax. Integer
-// shape sub-graphs (Shape, Gather, Unsqueeze, Squeeze, Concat, Cast, Constant) are evaluated
-// at build time, since every shape is static once the batch size is fixed. Any other op is an
-// error wrapping onnxio.ErrUnsupported that names the node, op and opset. Build first runs
+// Conv (any group: grouped and depthwise), Gemm, MatMul, Add/Sub/Mul/Div and variadic
+// Sum/Mean (numpy broadcasting), Relu, LeakyRelu, Elu, Softplus, Tanh, Sigmoid, Clip (bounds
+// as attributes before opset 11, optional constant inputs after), MaxPool and AveragePool
+// (ceil_mode 0 or 1), GlobalAveragePool, Pad (constant mode; pads and value as attributes
+// before opset 11, as constant inputs after, axes from opset 18), Flatten, Reshape, Transpose,
+// Squeeze, Unsqueeze and Concat (axes as attributes before opset 13, as an input after),
+// Identity, Dropout (inference: identity), BatchNormalization (inference form, wherever it
+// stands: running statistics constant, scale and bias trainable), Softmax and LogSoftmax.
+// Integer shape sub-graphs (Shape, Gather, Unsqueeze, Squeeze, Concat, Cast, Constant) are
+// evaluated at build time, since every shape is static once the batch size is fixed; the
+// same Squeeze, Unsqueeze and Concat on float values are built as graph ops. Any other op or
+// attribute value is an error wrapping onnxio.ErrUnsupported that names the node, op, opset
+// and attribute (a Pad in another mode, negative pads, an axis or pad on the batch axis,
+// ceil_mode with auto_pad, a pooling dilation, BatchNormalization in training mode). Build first runs
 // onnxio.FoldConstants on a copy of the model (it folds the same sub-graphs and more, and keeps
 // float initializers and their names), and computes shapes itself from the Gorgonia nodes.
 //
@@ -26,7 +34,8 @@
 //
 // Invariants. The batch size is fixed at Build and replaces the model's own batch dimension;
 // a Reshape keeps the batch axis (a target whose first entry is the model's fixed batch, -1 or
-// 0 is resolved per image). The graph is built once, with two tape machines reused for every
+// 0 is resolved per image), and no Pad, Squeeze, Unsqueeze, Concat or Transpose touches it
+// (a Squeeze without axes drops the size-1 axes after the batch axis only). The graph is built once, with two tape machines reused for every
 // call: one over the logits sub-graph (Forward) and one over the whole graph with the
 // gradients (LossGrad). For another batch size, WithBatch builds a Net sharing the parameter
 // tensors; for a final partial batch one may also pad to Batch and drop the extra rows, as

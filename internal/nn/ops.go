@@ -27,7 +27,7 @@ func (b *builder) node(n *onnxio.Node) error {
 	if n.Op != "Constant" && (len(n.Inputs) == 0 || n.Inputs[0] == "") {
 		return b.errorf(n, onnxio.ErrInvalidModel, "node has no first input")
 	}
-	if shapeOps[n.Op] {
+	if shapeOps[n.Op] && !b.dataPath(n) {
 		return b.shapeOp(n)
 	}
 	if b.fused[n] {
@@ -63,8 +63,22 @@ func (b *builder) node(n *onnxio.Node) error {
 		y, err = b.unaryNode(n, tanhFn())
 	case "Sigmoid":
 		y, err = b.unaryNode(n, sigmoidFn())
+	case "Elu":
+		y, err = b.unaryNode(n, eluFn(float64(n.Float("alpha", 1))))
+	case "Softplus":
+		y, err = b.unaryNode(n, softplusFn())
+	case "Clip":
+		y, err = b.clip(n)
 	case "Add", "Sub", "Mul", "Div":
 		y, err = b.arith(n)
+	case "Sum", "Mean":
+		y, err = b.sumMean(n)
+	case "Pad":
+		y, err = b.padNode(n)
+	case "Squeeze", "Unsqueeze":
+		y, err = b.squeeze(n)
+	case "Concat":
+		y, err = b.concat(n)
 	case "Conv":
 		y, err = b.conv(n)
 	case "MaxPool", "AveragePool":
@@ -208,11 +222,12 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 		return nil, err
 	}
 	ws := w.Shape()
-	if g := n.Int("group", 1); g != 1 {
-		return nil, b.errorf(n, onnxio.ErrUnsupported, "group %d; want 1", g)
+	group := n.Int("group", 1)
+	if len(ws) != 4 || len(x.Shape()) != 4 {
+		return nil, b.errorf(n, onnxio.ErrInvalidModel, "input shape %v and weight %q shape %v; want [N,C,H,W] and [M,C/group,kh,kw]", x.Shape(), n.Inputs[1], ws)
 	}
-	if len(ws) != 4 || len(x.Shape()) != 4 || ws[1] != x.Shape()[1] {
-		return nil, b.errorf(n, onnxio.ErrInvalidModel, "input shape %v and weight %q shape %v; want [N,C,H,W] and [M,C,kh,kw]", x.Shape(), n.Inputs[1], ws)
+	if c := x.Shape()[1]; group < 1 || int64(c)%group != 0 || int64(ws[0])%group != 0 || int64(ws[1])*group != int64(c) {
+		return nil, b.errorf(n, onnxio.ErrInvalidModel, "group %d with input shape %v and weight %q shape %v; want a group dividing the input and output channels and weight [M,C/group,kh,kw]", group, x.Shape(), n.Inputs[1], ws)
 	}
 	kernel := n.Ints("kernel_shape", []int64{int64(ws[2]), int64(ws[3])})
 	k, strides, dil, pads, err := b.spatial(n, x.Shape(), kernel)
@@ -242,7 +257,7 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 		Dilations:   [2]int{dil[0], dil[1]},
 		NoInputGrad: b.dataOnly(n.Inputs[0]),
 	}
-	y, err := gops.Conv2D(x, w, bias, p)
+	y, err := gops.GroupConv2D(x, w, bias, p, int(group))
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 	}
@@ -280,8 +295,16 @@ func (b *builder) pool(n *onnxio.Node) (*G.Node, error) {
 	if dil[0] != 1 || dil[1] != 1 {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "dilations %v; want 1", dil)
 	}
-	if c := n.Int("ceil_mode", 0); c != 0 {
-		return nil, b.errorf(n, onnxio.ErrUnsupported, "ceil_mode %d; want 0", c)
+	var extra [2]int // ceil_mode's bottom and right overhang, outside any padding
+	switch c := n.Int("ceil_mode", 0); c {
+	case 0:
+	case 1:
+		if ap := n.String("auto_pad", "NOTSET"); ap != "NOTSET" && ap != "" {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "ceil_mode 1 with auto_pad %q; want explicit pads", ap)
+		}
+		extra = ceilExtra(x.Shape(), k, strides, pads)
+	default:
+		return nil, b.errorf(n, onnxio.ErrInvalidModel, "ceil_mode %d; want 0 or 1", c)
 	}
 	if len(n.Outputs) > 1 && n.Outputs[1] != "" {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "the Indices output")
@@ -303,13 +326,13 @@ func (b *builder) pool(n *onnxio.Node) (*G.Node, error) {
 			}
 			pads = []int{0, 0, 0, 0}
 		}
-		y, err := gops.AvgPool2D(x, [2]int{k[0], k[1]}, [4]int{pads[0], pads[1], pads[2], pads[3]}, [2]int{strides[0], strides[1]})
+		y, err := gops.AvgPool2D(x, [2]int{k[0], k[1]}, [4]int{pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1]}, [2]int{strides[0], strides[1]})
 		if err != nil {
 			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 		}
 		return y, nil
 	}
-	y, err := gops.MaxPool2D(x, [2]int{k[0], k[1]}, [4]int{pads[0], pads[1], pads[2], pads[3]}, [2]int{strides[0], strides[1]})
+	y, err := gops.MaxPool2D(x, [2]int{k[0], k[1]}, [4]int{pads[0], pads[1], pads[2] + extra[0], pads[3] + extra[1]}, [2]int{strides[0], strides[1]})
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 	}
@@ -319,6 +342,29 @@ func (b *builder) pool(n *onnxio.Node) (*G.Node, error) {
 		}
 	}
 	return y, nil
+}
+
+// ceilExtra returns the rows and columns (bottom, right) that ceil_mode 1 adds past the
+// padded input of a pooling over xs ([N,C,H,W]): the output size rounds up,
+// ⌈(H+pt+pb−k)/s⌉+1, less one when the last window would start past the input and the top
+// padding (as onnxruntime and PyTorch count). The overhang holds no input cell, so it is
+// pooling padding that no window's maximum or mean ever includes; the last window still
+// starts inside the input, so the padding stays smaller than the kernel.
+func ceilExtra(xs tensor.Shape, k, strides, pads []int) [2]int {
+	var extra [2]int
+	for i := range 2 {
+		in, lo, hi := xs[2+i], pads[i], pads[i+2]
+		span := in + lo + hi - k[i]
+		if span < 0 {
+			continue // smaller than the kernel: the pooling reports it
+		}
+		out := (span+strides[i]-1)/strides[i] + 1
+		if (out-1)*strides[i] >= in+lo {
+			out--
+		}
+		extra[i] = max(0, (out-1)*strides[i]+k[i]-(in+lo+hi))
+	}
+	return extra
 }
 
 // poolFirst reports whether Relu node n feeds a MaxPool only, so that the pair is built as

@@ -13,6 +13,7 @@ const (
 	leaky unaryKind = iota
 	tanhKind
 	sigmoidKind
+	generic // f and df, through float64
 )
 
 // unaryFn is an elementwise activation: f maps x to y, df gives dy/dx from x and y.

@@ -5,6 +5,7 @@
 // fault; nothing panics on bad shapes):
 //
 //	Conv2D(x, w, b *gorgonia.Node, p ConvParams) (*gorgonia.Node, error)   // NCHW, group 1, b may be nil
+//	GroupConv2D(x, w, b *gorgonia.Node, p ConvParams, groups int) (*gorgonia.Node, error) // grouped, depthwise
 //	MaxPool2D(x *gorgonia.Node, kernel [2]int, pads [4]int, strides [2]int) (*gorgonia.Node, error)
 //	AvgPool2D(x *gorgonia.Node, kernel [2]int, pads [4]int, strides [2]int) (*gorgonia.Node, error)
 //	ReLU(x *gorgonia.Node) (*gorgonia.Node, error)
