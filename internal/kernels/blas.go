@@ -3,6 +3,8 @@ package kernels
 /*
 #cgo LDFLAGS: -lopenblas
 #include <cblas.h>
+char* openblas_get_corename(void);
+char* openblas_get_config(void);
 */
 import "C"
 
@@ -39,6 +41,21 @@ func Threads() int { return int(gemmThreads.Load()) }
 // SetOpenBLASThreads sets OpenBLAS' own thread count for every later call in the process
 // (1 at init). Raising it while Gemm also splits work oversubscribes the cores.
 func SetOpenBLASThreads(n int) { C.openblas_set_num_threads(C.int(max(n, 1))) }
+
+// BLASInfo describes the BLAS the kernels call, as the library reports it at run time.
+type BLASInfo struct {
+	// Config is the build description (OpenBLAS' openblas_get_config: version, DYNAMIC_ARCH,
+	// the core type in use).
+	Config string
+	// Core is the kernel set chosen for this processor (openblas_get_corename), which
+	// OPENBLAS_CORETYPE overrides when it is set in the process environment.
+	Core string
+}
+
+// BLAS returns the linked BLAS's configuration and the core type its kernels run.
+func BLAS() BLASInfo {
+	return BLASInfo{Config: C.GoString(C.openblas_get_config()), Core: C.GoString(C.openblas_get_corename())}
+}
 
 // Float is the element type of the kernels: float32 for training, float64 for gradient checks.
 type Float interface{ float32 | float64 }
