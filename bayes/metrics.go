@@ -15,16 +15,28 @@ const ProbFloor = 1e-12
 type Scores struct {
 	N        int     `json:"n"`
 	Accuracy float64 `json:"accuracy"`
-	NLL      float64 `json:"nll"` // mean negative log-likelihood, nats
-	ECE      float64 `json:"ece"` // expected calibration error, equal-width confidence bins
+	NLL      float64 `json:"nll"`   // mean negative log-likelihood, nats
+	Brier    float64 `json:"brier"` // mean Σ_c (p_c − [c = y])², in [0, 2]
+	ECE      float64 `json:"ece"`   // expected calibration error, equal-width confidence bins
 	Bins     int     `json:"ece_bins"`
 }
 
 // DefaultECEBins is the bin count of the ECE (Guo et al. 2017 use 15).
 const DefaultECEBins = 15
 
-// Evaluate computes accuracy, NLL and ECE with the given number of bins from n×k probabilities.
+// Evaluate computes accuracy, NLL, Brier score and ECE with the given number of bins (0 means
+// DefaultECEBins) from n×k probabilities. A NaN, infinite or negative probability is an error
+// naming the image.
 func Evaluate(probs []float32, k int, labels []uint8, bins int) (Scores, error) {
+	return score(probs, k, labels, bins)
+}
+
+// Score is Evaluate for float64 probabilities (an ensemble's mean).
+func Score(probs []float64, k int, labels []uint8, bins int) (Scores, error) {
+	return score(probs, k, labels, bins)
+}
+
+func score[T float32 | float64](probs []T, k int, labels []uint8, bins int) (Scores, error) {
 	if k <= 0 || len(probs)%k != 0 {
 		return Scores{}, fmt.Errorf("bayes: %d probabilities are not rows of %d classes", len(probs), k)
 	}
@@ -49,6 +61,16 @@ func Evaluate(probs []float32, k int, labels []uint8, bins int) (Scores, error) 
 		if y >= k {
 			return Scores{}, fmt.Errorf("bayes: label %d of row %d; want < %d classes", y, i, k)
 		}
+		for c, v := range row {
+			if !(v >= 0) || math.IsInf(float64(v), 0) {
+				return Scores{}, fmt.Errorf("bayes: model outputs %v for image %d (class %d); want finite probabilities ≥ 0", v, i, c)
+			}
+			d := float64(v)
+			if c == y {
+				d--
+			}
+			s.Brier += d * d
+		}
 		arg := prob.Argmax(row)
 		hit := 0.0
 		if arg == y {
@@ -67,6 +89,7 @@ func Evaluate(probs []float32, k int, labels []uint8, bins int) (Scores, error) 
 	}
 	s.Accuracy = float64(correct) / float64(n)
 	s.NLL /= float64(n)
+	s.Brier /= float64(n)
 	for b := range bins {
 		if cnt[b] > 0 {
 			s.ECE += math.Abs(acc[b]-conf[b]) / float64(n)
