@@ -9,6 +9,7 @@ import (
 	"github.com/uqnn/uqnn/adversarial"
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/seed"
 	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/internal/testmodels"
@@ -20,11 +21,11 @@ func openShared(t testing.TB, sm testmodels.Model) *ort.Classifier {
 	t.Helper()
 	dir := testmodels.Dir(t)
 	testenv.ORT(t)
-	pp, _, err := ort.ParsePreprocess(sm.Preprocess)
+	pp, _, err := pixel.Parse(sm.Preprocess)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c, err := ort.Open(filepath.Join(dir, sm.File), pp, ort.Options{Threads: 1})
+	c, err := ort.Open(filepath.Join(dir, sm.File), pp, ort.Options{Height: 28, Width: 28, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

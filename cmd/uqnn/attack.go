@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/uqnn/uqnn/internal/atomicfile"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/seed"
 
 	"github.com/spf13/cobra"
@@ -140,7 +141,7 @@ type attackParams struct {
 	Model        string             `json:"model"`
 	ModelSHA256  string             `json:"model_sha256"`
 	Data         string             `json:"data"`
-	Preprocess   resolvedPreprocess `json:"preprocess"`
+	Preprocess   pixel.Resolved     `json:"preprocess"`
 	N            int                `json:"n"`
 	Budget       int64              `json:"budget_per_example"`
 	Targeted     bool               `json:"targeted"`
@@ -202,7 +203,7 @@ func (o attackOptions) validate() error {
 	case !(o.alpha > 0 && o.alpha <= 1):
 		return usagef("--alpha %v: want a value in (0, 1]", o.alpha)
 	}
-	if _, _, err := ort.ParsePreprocess(o.preprocess); err != nil {
+	if _, _, err := pixel.Parse(o.preprocess); err != nil {
 		return usagef("%v", err)
 	}
 	if err := o.config().Validate(); err != nil {
@@ -223,7 +224,7 @@ func runAttack(ctx context.Context, g *globals, o attackOptions) error {
 	if err != nil {
 		return err
 	}
-	c, model, err := openClassifier(g, o.model, ort.Options{Threads: 1})
+	c, model, err := openClassifier(g, o.model, m.Test, ort.Options{Threads: 1})
 	if err != nil {
 		return err
 	}

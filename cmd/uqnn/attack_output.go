@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/uqnn/uqnn/internal/atomicfile"
 	"image"
 	"image/color"
 	"image/draw"
@@ -18,6 +17,8 @@ import (
 	"sync/atomic"
 	"text/tabwriter"
 	"time"
+
+	"github.com/uqnn/uqnn/internal/atomicfile"
 
 	"golang.org/x/image/font"
 	"golang.org/x/image/font/basicfont"
@@ -379,7 +380,7 @@ func printAttack(w io.Writer, r attackReport) error {
 	}
 	c := r.Params.GenAttack
 	fmt.Fprintf(tw, "model\t%s\n", r.Params.Model)
-	fmt.Fprintf(tw, "preprocess\t%s\n", describePP(r.Params.Preprocess.Preprocess))
+	fmt.Fprintf(tw, "preprocess\t%s\n", r.Params.Preprocess.Preprocess.Describe())
 	fmt.Fprintf(tw, "attack\tGenAttack, %s, ε %.4g (%.0f/255 levels), budget %d queries per example, seed %d\n",
 		mode, r.Params.Epsilon, math.Round(r.Params.EpsEffective*255), r.Params.Budget, r.Params.Seed)
 	if c.Adaptive {

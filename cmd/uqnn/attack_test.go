@@ -15,6 +15,7 @@ import (
 
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/internal/testmodels"
 )
@@ -101,7 +102,7 @@ func TestAttackEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	recs := readRecordLines(t, filepath.Join(out, attackRecordsFile))
-	c, err := ort.Open(filepath.Join(testmodels.Dir(t), attackModel), ort.Preprocess{Scale: 1 / 127.5, Offset: -1}, ort.Options{})
+	c, err := ort.Open(filepath.Join(testmodels.Dir(t), attackModel), pixel.Preprocess{Scale: 1 / 127.5, Offset: -1}, ort.Options{Height: 28, Width: 28})
 	if err != nil {
 		t.Fatal(err)
 	}

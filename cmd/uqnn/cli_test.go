@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/onnxpb"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/internal/testmodels"
 	"github.com/uqnn/uqnn/onnxio"
@@ -237,7 +237,7 @@ func TestEvalAutoUsesMetadata(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m.SetMeta(fixtures.MetaPreprocess, "mnist") // not what calibration would choose (-1..1)
+	m.SetMeta(pixel.MetaKey, "mnist") // not what calibration would choose (-1..1)
 	path := filepath.Join(t.TempDir(), "with-meta.onnx")
 	if err := m.Save(path, onnxio.SaveOptions{}); err != nil {
 		t.Fatal(err)
@@ -250,11 +250,11 @@ func TestEvalAutoUsesMetadata(t *testing.T) {
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
 		t.Fatal(err)
 	}
-	if rep.Preprocess.Name != "mnist" || rep.Preprocess.Source != ppFromMetadata {
+	if rep.Preprocess.Name != "mnist" || rep.Preprocess.Source != pixel.FromMetadata {
 		t.Fatalf("preprocess %+v; want mnist from metadata", rep.Preprocess)
 	}
 	r = uqnn(t, "eval", filepath.Join(dir, "pytorch-cnn-op11.onnx"), "--n", "200", "--json")
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Preprocess.Source != ppFromCalibration || rep.Preprocess.Name != "-1..1" {
+	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Preprocess.Source != pixel.FromCalibration || rep.Preprocess.Name != "-1..1" {
 		t.Fatalf("without metadata: %+v (%v); want -1..1 by calibration", rep.Preprocess, err)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
@@ -39,7 +40,8 @@ func loadMNIST(dir string) (*fixtures.MNIST, error) {
 // openClassifier validates the model with onnxio (external data confined to the model's folder,
 // tensor sizes checked) and opens an onnxruntime session on it.
 // It returns the decoded model too.
-func openClassifier(g *globals, path string, opt ort.Options) (*ort.Classifier, *onnxio.Model, error) {
+// The data's image geometry (Rows×Cols of data) goes into opt.
+func openClassifier(g *globals, path string, data *fixtures.Set, opt ort.Options) (*ort.Classifier, *onnxio.Model, error) {
 	m, err := onnxio.Load(path)
 	if err != nil {
 		return nil, nil, err
@@ -47,7 +49,8 @@ func openClassifier(g *globals, path string, opt ort.Options) (*ort.Classifier, 
 	if err := ort.Setup(g.ortLib); err != nil {
 		return nil, nil, err
 	}
-	c, err := ort.Open(path, ort.Presets[0], opt)
+	opt.Height, opt.Width = data.Rows, data.Cols
+	c, err := ort.Open(path, pixel.UnitRange, opt)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -72,46 +75,26 @@ func checkModelFile(path string) error {
 	return nil
 }
 
-// How a pixel mapping was chosen.
-const (
-	ppFromFlag        = "flag"        // --preprocess named it
-	ppFromMetadata    = "metadata"    // auto: the model's uqnn.preprocess metadata (written by uqnn train)
-	ppFromCalibration = "calibration" // auto: the best preset on labelled validation images
-)
-
-// resolvedPreprocess is the pixel mapping a command uses and how it was chosen.
-type resolvedPreprocess struct {
-	ort.Preprocess
-	Auto        bool              `json:"auto"`
-	Source      string            `json:"source"`
-	CalibImages int               `json:"calibration_images,omitempty"`
-	Candidates  []ort.Calibration `json:"candidates,omitempty"`
-}
-
-// resolvePreprocess parses --preprocess. "auto" takes the model's own uqnn.preprocess metadata
-// when model is given and has it, else calibrates on calibN validation images.
-func resolvePreprocess(ctx context.Context, flag string, c *ort.Classifier, model *onnxio.Model, m *fixtures.MNIST, calibN int) (resolvedPreprocess, error) {
-	pp, auto, err := ort.ParsePreprocess(flag)
+// resolvePreprocess resolves --preprocess for a model: the flag, else (auto) the model's
+// metadata, else calibration on calibN validation images through c.
+func resolvePreprocess(ctx context.Context, flag string, c *ort.Classifier, model *onnxio.Model, m *fixtures.MNIST, calibN int) (pixel.Resolved, error) {
+	r, err := pixel.Resolve(ctx, flag, model, nil, calibrator(c, m, calibN))
 	if err != nil {
-		return resolvedPreprocess{}, usagef("%v", err)
-	}
-	if !auto {
-		return resolvedPreprocess{Preprocess: pp, Source: ppFromFlag}, nil
-	}
-	if model != nil {
-		if v, ok := model.Meta(fixtures.MetaPreprocess); ok {
-			if pp, auto, err := ort.ParsePreprocess(v); err == nil && !auto {
-				return resolvedPreprocess{Preprocess: pp, Auto: true, Source: ppFromMetadata}, nil
-			}
+		if _, _, perr := pixel.Parse(flag); perr != nil {
+			return pixel.Resolved{}, usagef("%v", err)
 		}
 	}
-	v := m.Validation()
-	calibN = min(max(calibN, 1), v.N)
-	pp, cands, err := ort.Calibrate(ctx, c, v.Float(0, calibN), v.Labels[:calibN], calibN)
-	if err != nil {
-		return resolvedPreprocess{}, err
+	return r, err
+}
+
+// calibrator scores the presets through c on the first calibN validation images.
+func calibrator(c *ort.Classifier, m *fixtures.MNIST, calibN int) pixel.Calibrator {
+	return func(ctx context.Context) (pixel.Preprocess, []pixel.Calibration, int, error) {
+		v := m.Validation()
+		n := min(max(calibN, 1), v.N)
+		best, all, err := ort.Calibrate(ctx, c, v.Float(0, n), v.Labels[:n], n)
+		return best, all, n, err
 	}
-	return resolvedPreprocess{Preprocess: pp, Auto: true, Source: ppFromCalibration, CalibImages: calibN, Candidates: cands}, nil
 }
 
 // rate is images per second, 0 for an empty interval.
@@ -120,8 +103,4 @@ func rate(n int, d time.Duration) float64 {
 		return 0
 	}
 	return float64(n) / d.Seconds()
-}
-
-func describePP(pp ort.Preprocess) string {
-	return fmt.Sprintf("%s (x·%.6g %+.6g)", pp.Name, pp.Scale, pp.Offset)
 }

@@ -14,7 +14,7 @@ import (
 	ortgo "github.com/yalue/onnxruntime_go"
 
 	"github.com/uqnn/uqnn/fixtures"
-	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/internal/testmodels"
 	"github.com/uqnn/uqnn/onnxio"
@@ -99,11 +99,11 @@ func runORT(t *testing.T, path string, m *onnxio.Model, data []float32) map[stri
 }
 
 // referencePreprocess is the pixel mapping ../shared/models/README.md gives for file.
-func referencePreprocess(t *testing.T, file string) ort.Preprocess {
+func referencePreprocess(t *testing.T, file string) pixel.Preprocess {
 	t.Helper()
 	for _, sm := range testmodels.Good {
 		if sm.File == file {
-			pp, _, err := ort.ParsePreprocess(sm.Preprocess)
+			pp, _, err := pixel.Parse(sm.Preprocess)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -111,7 +111,7 @@ func referencePreprocess(t *testing.T, file string) ort.Preprocess {
 		}
 	}
 	t.Fatalf("%s is not among testmodels.Good", file)
-	return ort.Preprocess{}
+	return pixel.Preprocess{}
 }
 
 func TestConvertSharedModels(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/uqnn/uqnn/bayes"
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
 )
 
 type evalOptions struct {
@@ -64,22 +65,22 @@ Preprocessing maps a raw pixel x in 0..255 to the model input:
 
 // evalReport is what `uqnn eval --json` prints.
 type evalReport struct {
-	Tool         string             `json:"tool"`
-	Version      string             `json:"version"`
-	ORTVersion   string             `json:"onnxruntime"`
-	Model        string             `json:"model"`
-	Engine       string             `json:"engine"`
-	Input        string             `json:"input"`
-	InputShape   []int64            `json:"input_shape"`
-	Layout       string             `json:"layout"`
-	FixedBatch   int                `json:"fixed_batch"`
-	Output       string             `json:"output"`
-	OutputKind   string             `json:"output_kind"`
-	Preprocess   resolvedPreprocess `json:"preprocess"`
-	Data         string             `json:"data"`
-	Scores       bayes.Scores       `json:"scores"`
-	Seconds      float64            `json:"seconds"`
-	ImagesPerSec float64            `json:"images_per_sec"`
+	Tool         string         `json:"tool"`
+	Version      string         `json:"version"`
+	ORTVersion   string         `json:"onnxruntime"`
+	Model        string         `json:"model"`
+	Engine       string         `json:"engine"`
+	Input        string         `json:"input"`
+	InputShape   []int64        `json:"input_shape"`
+	Layout       string         `json:"layout"`
+	FixedBatch   int            `json:"fixed_batch"`
+	Output       string         `json:"output"`
+	OutputKind   string         `json:"output_kind"`
+	Preprocess   pixel.Resolved `json:"preprocess"`
+	Data         string         `json:"data"`
+	Scores       bayes.Scores   `json:"scores"`
+	Seconds      float64        `json:"seconds"`
+	ImagesPerSec float64        `json:"images_per_sec"`
 }
 
 func runEval(ctx context.Context, g *globals, o evalOptions) error {
@@ -92,14 +93,14 @@ func runEval(ctx context.Context, g *globals, o evalOptions) error {
 	if o.engine != "ort" && o.engine != "gorgonia" {
 		return usagef("--engine %q: want ort or gorgonia", o.engine)
 	}
-	if _, _, err := ort.ParsePreprocess(o.preprocess); err != nil {
+	if _, _, err := pixel.Parse(o.preprocess); err != nil {
 		return usagef("%v", err)
 	}
 	m, err := loadMNIST(o.data)
 	if err != nil {
 		return err
 	}
-	c, model, err := openClassifier(g, o.model, ort.Options{Threads: o.threads, Chunk: o.batch})
+	c, model, err := openClassifier(g, o.model, m.Test, ort.Options{Threads: o.threads, Chunk: o.batch})
 	if err != nil {
 		return err
 	}
@@ -162,15 +163,15 @@ func printEval(g *globals, r evalReport) error {
 	}
 	fmt.Fprintf(w, "output\t%s, %s\n", r.Output, kind)
 	switch r.Preprocess.Source {
-	case ppFromMetadata:
-		fmt.Fprintf(w, "preprocess\t%s, from the model's %s metadata\n", describePP(r.Preprocess.Preprocess), fixtures.MetaPreprocess)
-	case ppFromCalibration:
-		fmt.Fprintf(w, "preprocess\t%s, chosen by calibration on %d validation images\n", describePP(r.Preprocess.Preprocess), r.Preprocess.CalibImages)
+	case pixel.FromMetadata:
+		fmt.Fprintf(w, "preprocess\t%s, from the model's %s metadata\n", r.Preprocess.Describe(), pixel.MetaKey)
+	case pixel.FromCalibration:
+		fmt.Fprintf(w, "preprocess\t%s, chosen by calibration on %d validation images\n", r.Preprocess.Describe(), r.Preprocess.CalibImages)
 		for _, c := range r.Preprocess.Candidates {
 			fmt.Fprintf(w, "\t  %-7s accuracy %.4f  nll %.4f\n", c.Preprocess.Name, c.Accuracy, c.NLL)
 		}
 	default:
-		fmt.Fprintf(w, "preprocess\t%s\n", describePP(r.Preprocess.Preprocess))
+		fmt.Fprintf(w, "preprocess\t%s\n", r.Preprocess.Describe())
 	}
 	fmt.Fprintf(w, "images\t%d MNIST test images (%s)\n", r.Scores.N, r.Data)
 	fmt.Fprintf(w, "accuracy\t%.4f\n", r.Scores.Accuracy)

@@ -4,8 +4,9 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/nn"
-	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/prob"
 	"github.com/uqnn/uqnn/onnxio"
 )
@@ -19,9 +20,9 @@ const gorgoniaMinBatch = 64
 // graph built from m (decoded from modelPath, which names it in errors) and returns n·classes probabilities. Each pixel becomes
 // raw·pp.Scale + pp.Offset. The Net runs batch images at a time whatever the model's own batch
 // dimension (at least gorgoniaMinBatch); the last, partial batch is padded with zero images whose rows are dropped.
-func gorgoniaProbs(ctx context.Context, modelPath string, m *onnxio.Model, pp ort.Preprocess, raw []float32, n int, batch int) ([]float32, error) {
-	if n < 0 || len(raw) != n*ort.Pixels {
-		return nil, fmt.Errorf("gorgonia: %d values for %d images; want %d (n·784)", len(raw), n, n*ort.Pixels)
+func gorgoniaProbs(ctx context.Context, modelPath string, m *onnxio.Model, pp pixel.Preprocess, raw []float32, n int, batch int) ([]float32, error) {
+	if n < 0 || len(raw) != n*fixtures.Pixels {
+		return nil, fmt.Errorf("gorgonia: %d values for %d images; want %d (n·784)", len(raw), n, n*fixtures.Pixels)
 	}
 	batch = max(1, min(max(batch, gorgoniaMinBatch), n))
 	net, err := nn.Build(m, nn.Config{Batch: batch})
@@ -33,8 +34,8 @@ func gorgoniaProbs(ctx context.Context, modelPath string, m *onnxio.Model, pp or
 	for _, d := range net.InputShape()[1:] {
 		per *= d
 	}
-	if per != ort.Pixels {
-		return nil, fmt.Errorf("%s: %w: input shape %v holds %d values per image; want %d (28×28)", modelPath, onnxio.ErrUnsupported, net.InputShape(), per, ort.Pixels)
+	if per != fixtures.Pixels {
+		return nil, fmt.Errorf("%s: %w: input shape %v holds %d values per image; want %d (28×28)", modelPath, onnxio.ErrUnsupported, net.InputShape(), per, fixtures.Pixels)
 	}
 	k := net.Classes()
 	x := make([]float32, batch*per)

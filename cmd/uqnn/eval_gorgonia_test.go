@@ -9,6 +9,7 @@ import (
 	"github.com/uqnn/uqnn/onnxio"
 
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/internal/testmodels"
 )
@@ -28,11 +29,11 @@ func TestGorgoniaProbsMatchORT(t *testing.T) {
 	for _, sm := range testmodels.Good {
 		t.Run(sm.File, func(t *testing.T) {
 			path := filepath.Join(dir, sm.File)
-			pp, _, err := ort.ParsePreprocess(sm.Preprocess)
+			pp, _, err := pixel.Parse(sm.Preprocess)
 			if err != nil {
 				t.Fatal(err)
 			}
-			c, err := ort.Open(path, pp, ort.Options{})
+			c, err := ort.Open(path, pp, ort.Options{Height: 28, Width: 28})
 			if err != nil {
 				t.Fatal(err)
 			}

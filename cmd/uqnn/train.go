@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/uqnn/uqnn/internal/atomicfile"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/seed"
 
 	"github.com/spf13/cobra"
@@ -117,29 +118,29 @@ type trainScores struct {
 
 // trainReport is what `uqnn train --json` prints.
 type trainReport struct {
-	Tool         string             `json:"tool"`
-	Version      string             `json:"version"`
-	Seed         uint64             `json:"seed"`
-	Arch         string             `json:"arch,omitempty"`
-	Init         string             `json:"init,omitempty"`
-	Output       string             `json:"output"`
-	CurvesCSV    string             `json:"curves_csv"`
-	CurvesPNG    string             `json:"curves_png"`
-	Params       int                `json:"params"`
-	Optimizer    string             `json:"optimizer"`
-	LR           float64            `json:"lr"`
-	Schedule     string             `json:"schedule"`
-	Batch        int                `json:"batch"`
-	Epochs       int                `json:"epochs"`
-	Steps        int                `json:"steps"`
-	Resumed      bool               `json:"resumed"`
-	Preprocess   resolvedPreprocess `json:"preprocess"`
-	Data         string             `json:"data"`
-	Train        trainScores        `json:"train"` // the first 5,000 training images, at the end
-	Validation   trainScores        `json:"validation"`
-	Test         trainScores        `json:"test"`
-	Seconds      float64            `json:"seconds"`
-	ImagesPerSec float64            `json:"images_per_sec"`
+	Tool         string         `json:"tool"`
+	Version      string         `json:"version"`
+	Seed         uint64         `json:"seed"`
+	Arch         string         `json:"arch,omitempty"`
+	Init         string         `json:"init,omitempty"`
+	Output       string         `json:"output"`
+	CurvesCSV    string         `json:"curves_csv"`
+	CurvesPNG    string         `json:"curves_png"`
+	Params       int            `json:"params"`
+	Optimizer    string         `json:"optimizer"`
+	LR           float64        `json:"lr"`
+	Schedule     string         `json:"schedule"`
+	Batch        int            `json:"batch"`
+	Epochs       int            `json:"epochs"`
+	Steps        int            `json:"steps"`
+	Resumed      bool           `json:"resumed"`
+	Preprocess   pixel.Resolved `json:"preprocess"`
+	Data         string         `json:"data"`
+	Train        trainScores    `json:"train"` // the first 5,000 training images, at the end
+	Validation   trainScores    `json:"validation"`
+	Test         trainScores    `json:"test"`
+	Seconds      float64        `json:"seconds"`
+	ImagesPerSec float64        `json:"images_per_sec"`
 }
 
 // trainPaths are the files one run writes, all beside OUT.
@@ -185,7 +186,7 @@ func (o *trainOptions) check() error {
 		return usagef("train: --optimizer %q: want adam or sgd", o.optimizer)
 	}
 	if o.preprocess != "" {
-		if _, _, err := ort.ParsePreprocess(o.preprocess); err != nil {
+		if _, _, err := pixel.Parse(o.preprocess); err != nil {
 			return usagef("train: %v", err)
 		}
 	}
@@ -233,45 +234,32 @@ func trainModel(o *trainOptions) (*onnxio.Model, error) {
 
 // trainPreprocess resolves the pixel mapping: --preprocess, else the model's metadata, else
 // 0..1 for built networks and calibration (onnxruntime) for --init models.
-func trainPreprocess(ctx context.Context, g *globals, o *trainOptions, m *onnxio.Model, data *fixtures.MNIST) (resolvedPreprocess, error) {
-	flag := o.preprocess
-	if flag == "" {
-		if v, ok := m.Meta(fixtures.MetaPreprocess); ok {
-			if pp, auto, err := ort.ParsePreprocess(v); err == nil && !auto {
-				return resolvedPreprocess{Preprocess: pp}, nil
-			}
-		}
-		flag = "auto"
-		if o.init == "" {
-			flag = fixtures.BuiltPreprocess
-		}
-	}
-	pp, auto, err := ort.ParsePreprocess(flag)
-	if err != nil {
-		return resolvedPreprocess{}, usagef("train: %v", err)
-	}
-	if !auto {
-		return resolvedPreprocess{Preprocess: pp}, nil
-	}
+func trainPreprocess(ctx context.Context, g *globals, o *trainOptions, m *onnxio.Model, data *fixtures.MNIST) (pixel.Resolved, error) {
+	var def *pixel.Preprocess
 	if o.init == "" {
-		return resolvedPreprocess{}, usagef("train: --preprocess auto needs a trained model (--init); an untrained --arch has no preference")
+		if _, auto, _ := pixel.Parse(o.preprocess); auto && o.preprocess != "" {
+			return pixel.Resolved{}, usagef("train: --preprocess auto needs a trained model (--init); an untrained --arch has no preference")
+		}
+		def = &pixel.UnitRange
 	}
-	c, _, err := openClassifier(g, o.init, ort.Options{})
-	if err != nil {
-		return resolvedPreprocess{}, err
-	}
-	defer c.Close()
-	return resolvePreprocess(ctx, flag, c, nil, data, o.calibN)
-}
-
-// ppName is the --preprocess spelling of pp, for the output's metadata.
-func ppName(pp ort.Preprocess) string {
-	for _, p := range ort.Presets {
-		if p == pp {
-			return p.Name
+	var cal pixel.Calibrator
+	if o.init != "" {
+		cal = func(ctx context.Context) (pixel.Preprocess, []pixel.Calibration, int, error) {
+			c, _, err := openClassifier(g, o.init, data.Test, ort.Options{})
+			if err != nil {
+				return pixel.Preprocess{}, nil, 0, err
+			}
+			defer c.Close()
+			return calibrator(c, data, o.calibN)(ctx)
 		}
 	}
-	return fmt.Sprintf("scale=%g,offset=%g", pp.Scale, pp.Offset)
+	r, err := pixel.Resolve(ctx, o.preprocess, m, def, cal)
+	if err != nil {
+		if _, _, perr := pixel.Parse(o.preprocess); perr != nil {
+			return pixel.Resolved{}, usagef("train: %v", err)
+		}
+	}
+	return r, err
 }
 
 func runTrain(ctx context.Context, g *globals, o trainOptions) error {
@@ -346,7 +334,7 @@ func runTrain(ctx context.Context, g *globals, o trainOptions) error {
 	if err := gn.WriteBack(m); err != nil {
 		return err
 	}
-	m.SetMeta(fixtures.MetaPreprocess, ppName(pp.Preprocess))
+	pp.Preprocess.Store(m)
 	if err := m.Save(paths.out, onnxio.SaveOptions{}); err != nil {
 		return fmt.Errorf("train: %w", err)
 	}
@@ -406,34 +394,23 @@ func prod(s []int) int {
 	return p
 }
 
-// trainData splits MNIST: training images, the validation split after them, and the test set.
-func trainData(mn *fixtures.MNIST, o *trainOptions, pp ort.Preprocess) (train.Data, train.Set, error) {
-	valN, trainN := o.valN, o.trainN
-	if valN <= 0 {
-		valN = fixtures.ValidationSize
-	}
-	if trainN <= 0 {
-		trainN = mn.Train.N - valN
-	}
-	if trainN+valN > mn.Train.N {
-		return train.Data{}, train.Set{}, fmt.Errorf("train: %d training + %d validation images; MNIST has %d", trainN, valN, mn.Train.N)
-	}
-	if trainN < o.batch {
-		return train.Data{}, train.Set{}, usagef("train: --batch %d is larger than the %d training images", o.batch, trainN)
-	}
-	// The validation split is always the last valN images of the full training set.
-	full := train.Set{Images: mn.Train.Images, Labels: mn.Train.Labels, N: mn.Train.N, Dim: fixtures.Pixels}
-	rest, val, err := train.Split(full, valN)
+// trainData is the one MNIST split (fixtures.MNIST.Split) and the test set.
+func trainData(mn *fixtures.MNIST, o *trainOptions, pp pixel.Preprocess) (train.Data, train.Set, error) {
+	tr, val, err := mn.Split(o.trainN)
 	if err != nil {
-		return train.Data{}, train.Set{}, err
+		return train.Data{}, train.Set{}, usagef("train: %v", err)
 	}
-	tr := train.Set{Images: rest.Images[:trainN*fixtures.Pixels], Labels: rest.Labels[:trainN], N: trainN, Dim: fixtures.Pixels}
+	if o.valN > 0 {
+		val = val.Slice(0, o.valN)
+	}
+	if tr.N < o.batch {
+		return train.Data{}, train.Set{}, usagef("train: --batch %d is larger than the %d training images", o.batch, tr.N)
+	}
 	testN := o.testN
 	if testN <= 0 || testN > mn.Test.N {
 		testN = mn.Test.N
 	}
-	test := train.Set{Images: mn.Test.Images[:testN*fixtures.Pixels], Labels: mn.Test.Labels[:testN], N: testN, Dim: fixtures.Pixels}
-	return train.Data{Train: tr, Val: val, Scale: pp.Scale, Offset: pp.Offset}, test, nil
+	return train.Data{Train: *tr, Val: *val, Scale: pp.Scale, Offset: pp.Offset}, *mn.Test.Slice(0, testN), nil
 }
 
 func writeCurves(p trainPaths, pts []train.Point, title string) error {

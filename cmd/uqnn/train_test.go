@@ -12,8 +12,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/internal/testmodels"
 	"github.com/uqnn/uqnn/internal/train"
@@ -138,17 +138,17 @@ func TestTrainDeterministicAndResume(t *testing.T) {
 
 	// The exported file, run by onnxruntime, scores what the trained network scored.
 	testenv.ORT(t)
-	checkORTAccuracy(t, o.out, ort.Presets[0], rep.Test)
+	checkORTAccuracy(t, o.out, pixel.Presets[0], rep.Test)
 }
 
 // ortFlips is how many test images may change class between the Gorgonia network and
 // onnxruntime: float32 sums in a different order can flip a near-tie.
 const ortFlips = 2
 
-func checkORTAccuracy(t *testing.T, path string, pp ort.Preprocess, want trainScores) {
+func checkORTAccuracy(t *testing.T, path string, pp pixel.Preprocess, want trainScores) {
 	t.Helper()
 	m := testenv.MNIST(t)
-	c, err := ort.Open(path, pp, ort.Options{Threads: 1})
+	c, err := ort.Open(path, pp, ort.Options{Height: 28, Width: 28, Threads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,8 +210,8 @@ func TestTrainInitKeepsInterface(t *testing.T) {
 		t.Errorf("fine-tuned model is %s → %s; want the original %s → %s", got.Graph.Inputs[0].Name, got.Graph.Outputs[0].Name,
 			orig.Graph.Inputs[0].Name, orig.Graph.Outputs[0].Name)
 	}
-	if v, _ := got.Meta(fixtures.MetaPreprocess); v != "-1..1" {
-		t.Errorf("metadata %s = %q; want -1..1", fixtures.MetaPreprocess, v)
+	if v, _ := got.Meta(pixel.MetaKey); v != "-1..1" {
+		t.Errorf("metadata %s = %q; want -1..1", pixel.MetaKey, v)
 	}
 	checkORTAccuracy(t, o.out, rep.Preprocess.Preprocess, rep.Test)
 }
@@ -283,5 +283,5 @@ func TestTrainDefaultsReachAccuracy(t *testing.T) {
 	if rep.Epochs > 10 || rep.Test.Accuracy < acceptanceAcc {
 		t.Errorf("%d epochs, test accuracy %.4f; want ≤ 10 epochs and ≥ %.3f", rep.Epochs, rep.Test.Accuracy, acceptanceAcc)
 	}
-	checkORTAccuracy(t, out, ort.Presets[0], rep.Test)
+	checkORTAccuracy(t, out, pixel.Presets[0], rep.Test)
 }

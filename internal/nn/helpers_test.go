@@ -3,7 +3,7 @@ package nn
 import (
 	"testing"
 
-	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/internal/testmodels"
 )
@@ -17,13 +17,13 @@ func initORT(t testing.TB) { testenv.ORT(t) }
 // goodModel is one shared model with the preprocessing its README gives.
 type goodModel struct {
 	file string
-	pp   ort.Preprocess
+	pp   pixel.Preprocess
 }
 
 func goodModels(t testing.TB) []goodModel {
 	var ms []goodModel
 	for _, m := range testmodels.Good {
-		pp, _, err := ort.ParsePreprocess(m.Preprocess)
+		pp, _, err := pixel.Parse(m.Preprocess)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/onnxio"
 )
@@ -47,11 +48,11 @@ func TestMatchesORT(t *testing.T) {
 	}
 	raw, _ := testImages(t, n)
 	models := goodModels(t)
-	models = append(models, goodModel{"cntk-zoo-mnist-op7.onnx", ort.Presets[0]}) // 0..1
+	models = append(models, goodModel{"cntk-zoo-mnist-op7.onnx", pixel.Presets[0]}) // 0..1
 	for _, gm := range models {
 		t.Run(gm.file+"/"+gm.pp.Name, func(t *testing.T) {
 			path := filepath.Join(dir, gm.file)
-			c, err := ort.Open(path, gm.pp, ort.Options{})
+			c, err := ort.Open(path, gm.pp, ort.Options{Height: 28, Width: 28})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -102,7 +103,7 @@ func TestMatchesORT(t *testing.T) {
 
 // gorgoniaScores runs n raw images through a Net in batches and returns the model's own outputs
 // (softmax of the logits when the model outputs probabilities).
-func gorgoniaScores(path string, pp ort.Preprocess, raw []float32, n, batch int) ([]float32, error) {
+func gorgoniaScores(path string, pp pixel.Preprocess, raw []float32, n, batch int) ([]float32, error) {
 	m, err := onnxio.Load(path)
 	if err != nil {
 		return nil, err

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/internal/testmodels"
 	ortgo "github.com/yalue/onnxruntime_go"
@@ -30,7 +31,7 @@ func BenchmarkEvalVsBareORT(b *testing.B) {
 		b.Run(filepath.Base(bc.file)+"/batch="+itoa(bc.batch), func(b *testing.B) {
 			path := filepath.Join(dir, bc.file)
 			const threads = 2
-			c, err := ort.Open(path, ort.Presets[3], ort.Options{Threads: threads, Chunk: bc.batch})
+			c, err := ort.Open(path, pixel.Presets[3], ort.Options{Height: 28, Width: 28, Threads: threads, Chunk: bc.batch})
 			if err != nil {
 				b.Fatal(err)
 			}

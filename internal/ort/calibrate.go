@@ -5,31 +5,25 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/prob"
 )
-
-// Calibration is one candidate pixel mapping and how well the model does with it.
-type Calibration struct {
-	Preprocess Preprocess `json:"preprocess"`
-	Accuracy   float64    `json:"accuracy"`
-	NLL        float64    `json:"nll"`
-}
 
 // minProb floors probabilities in the NLL so a confident wrong answer costs a finite amount.
 const minProb = 1e-12
 
 // Calibrate scores every preset on n labelled images (raw 0..255 pixels) and returns the best:
 // highest accuracy, then lowest NLL, then the earlier preset. The slice lists every candidate.
-func Calibrate(ctx context.Context, c *Classifier, raw []float32, labels []uint8, n int) (Preprocess, []Calibration, error) {
+func Calibrate(ctx context.Context, c *Classifier, raw []float32, labels []uint8, n int) (pixel.Preprocess, []pixel.Calibration, error) {
 	if n <= 0 || len(labels) < n {
-		return Preprocess{}, nil, fmt.Errorf("ort: calibrate needs labelled images; got %d images, %d labels", n, len(labels))
+		return pixel.Preprocess{}, nil, fmt.Errorf("ort: calibrate needs labelled images; got %d images, %d labels", n, len(labels))
 	}
-	var all []Calibration
+	var all []pixel.Calibration
 	best := -1
-	for _, pp := range Presets {
+	for _, pp := range pixel.Presets {
 		p, err := c.WithPreprocess(pp).Probs(ctx, raw, n)
 		if err != nil {
-			return Preprocess{}, nil, err
+			return pixel.Preprocess{}, nil, err
 		}
 		k := c.Classes()
 		var correct int
@@ -41,7 +35,7 @@ func Calibrate(ctx context.Context, c *Classifier, raw []float32, labels []uint8
 			}
 			nll -= math.Log(math.Max(float64(row[labels[i]]), minProb))
 		}
-		cal := Calibration{Preprocess: pp, Accuracy: float64(correct) / float64(n), NLL: nll / float64(n)}
+		cal := pixel.Calibration{Preprocess: pp, Accuracy: float64(correct) / float64(n), NLL: nll / float64(n)}
 		all = append(all, cal)
 		if best < 0 || cal.Accuracy > all[best].Accuracy || (cal.Accuracy == all[best].Accuracy && cal.NLL < all[best].NLL) {
 			best = len(all) - 1

@@ -7,27 +7,21 @@ import (
 	"math"
 	"os"
 
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/prob"
 	"github.com/uqnn/uqnn/onnxio"
 	ortgo "github.com/yalue/onnxruntime_go"
 )
 
-// Image geometry of the classifiers uqnn feeds (MNIST).
-const (
-	Height = 28
-	Width  = 28
-	Pixels = Height * Width
-)
-
-// Layout is how a model wants a batch of 28×28 grey images.
+// Layout is how a model wants a batch of H×W grey images.
 type Layout int
 
 // Layouts; for one channel all three share the same memory order, only the shape differs.
 const (
-	NCHW Layout = iota // [N,1,28,28]
-	NHWC               // [N,28,28,1]
-	Flat               // [N,784]
-	NHW                // [N,28,28]
+	NCHW Layout = iota // [N,1,H,W]
+	NHWC               // [N,H,W,1]
+	Flat               // [N,H·W]
+	NHW                // [N,H,W]
 )
 
 func (l Layout) String() string {
@@ -41,8 +35,11 @@ const probSumTol = 1e-3
 // defaultChunk bounds the images sent to a free-batch model in one run.
 const defaultChunk = 256
 
-// Options tune a Classifier. The zero value is ready to use.
+// Options tune a Classifier. Height and Width are required; the rest has working zero values.
 type Options struct {
+	// Height and Width are the geometry of the caller's images (one grey channel): the model's
+	// input must hold exactly one such image per row, in one of the four layouts.
+	Height, Width int
 	// Threads is onnxruntime's intra-op thread count; 0 lets onnxruntime choose (all cores).
 	Threads int
 	// Chunk is the largest batch sent to a free-batch model in one run; 0 means 256.
@@ -59,7 +56,8 @@ type Classifier struct {
 	chunk     int
 	classes   int
 	isProb    bool
-	pp        Preprocess
+	pp        pixel.Preprocess
+	h, w      int // image geometry
 	ownsSess  bool
 	inputDims ortgo.Shape
 	free      chan *inputBuf // reusable full-batch input tensors, shared with WithPreprocess copies
@@ -79,7 +77,10 @@ func badModel(path, format string, a ...any) error {
 }
 
 // Open starts a session on the model at path. The library must be initialised (Init or Setup).
-func Open(path string, pp Preprocess, opt Options) (*Classifier, error) {
+func Open(path string, pp pixel.Preprocess, opt Options) (*Classifier, error) {
+	if opt.Height <= 0 || opt.Width <= 0 {
+		return nil, fmt.Errorf("ort: image geometry %d×%d; want the data's height and width (Options.Height, Options.Width)", opt.Height, opt.Width)
+	}
 	if _, err := os.Stat(path); err != nil {
 		return nil, badModel(path, "cannot read model: %v", errors.Unwrap(err))
 	}
@@ -100,7 +101,7 @@ func Open(path string, pp Preprocess, opt Options) (*Classifier, error) {
 	if err != nil {
 		return nil, badModel(path, "onnxruntime cannot load it: %v", err)
 	}
-	c := &Classifier{path: path, pp: pp, chunk: opt.Chunk, ownsSess: true, free: make(chan *inputBuf, freeBufs)}
+	c := &Classifier{path: path, pp: pp, h: opt.Height, w: opt.Width, chunk: opt.Chunk, ownsSess: true, free: make(chan *inputBuf, freeBufs)}
 	if c.chunk <= 0 {
 		c.chunk = defaultChunk
 	}
@@ -138,18 +139,20 @@ func (c *Classifier) checkSignature(ins, outs []ortgo.InputOutputInfo) error {
 		return badModel(c.path, "output %q has type %v/%v; want a float32 tensor", out.Name, out.OrtValueType, out.DataType)
 	}
 	d := in.Dimensions
+	H, W := int64(c.h), int64(c.w)
 	is := func(i int, v int64) bool { return d[i] == v || d[i] <= 0 }
 	switch {
-	case len(d) == 4 && d[1] == 1 && is(2, Height) && is(3, Width):
+	case len(d) == 4 && d[1] == 1 && is(2, H) && is(3, W):
 		c.layout = NCHW
-	case len(d) == 4 && is(1, Height) && is(2, Width) && d[3] == 1:
+	case len(d) == 4 && is(1, H) && is(2, W) && d[3] == 1:
 		c.layout = NHWC
-	case len(d) == 2 && is(1, Pixels):
+	case len(d) == 2 && is(1, H*W):
 		c.layout = Flat
-	case len(d) == 3 && is(1, Height) && is(2, Width):
+	case len(d) == 3 && is(1, H) && is(2, W):
 		c.layout = NHW
 	default:
-		return badModel(c.path, "input %q has shape %v; want [N,1,28,28], [N,28,28,1], [N,28,28] or [N,784]", in.Name, d)
+		return badModel(c.path, "input %q has shape %v, which does not hold the data's %d×%d grey images; want [N,1,%d,%d], [N,%d,%d,1], [N,%d,%d] or [N,%d]",
+			in.Name, d, H, W, H, W, H, W, H, W, H*W)
 	}
 	c.inputDims = d
 	if d[0] > 0 {
@@ -169,12 +172,13 @@ func (c *Classifier) checkSignature(ins, outs []ortgo.InputOutputInfo) error {
 // whether the output is already a probability vector.
 func (c *Classifier) probe() error {
 	const n = 4
-	raw := make([]float32, n*Pixels)
-	for i := range Pixels {
-		raw[Pixels+i] = 255                                    // white
-		raw[2*Pixels+i] = float32(i%Width) * 255 / (Width - 1) // horizontal ramp
-		if (i/Width/4+i%Width/4)%2 == 0 {
-			raw[3*Pixels+i] = 255 // checkerboard
+	px, width := c.Pixels(), c.w
+	raw := make([]float32, n*px)
+	for i := range px {
+		raw[px+i] = 255                                                 // white
+		raw[2*px+i] = float32(i%width) * 255 / float32(max(width-1, 1)) // horizontal ramp
+		if (i/width/4+i%width/4)%2 == 0 {
+			raw[3*px+i] = 255 // checkerboard
 		}
 	}
 	out, classes, err := c.run(context.Background(), raw, n)
@@ -207,15 +211,18 @@ func (c *Classifier) probe() error {
 
 // Path is the model file. Layout, Batch (0 = free), Classes describe its signature;
 // OutputIsProb tells whether it emits probabilities (else logits, softmaxed by Probs).
-func (c *Classifier) Path() string           { return c.path }
-func (c *Classifier) Layout() Layout         { return c.layout }
-func (c *Classifier) Batch() int             { return c.batch }
-func (c *Classifier) Classes() int           { return c.classes }
-func (c *Classifier) OutputIsProb() bool     { return c.isProb }
-func (c *Classifier) InputName() string      { return c.in }
-func (c *Classifier) OutputName() string     { return c.out }
-func (c *Classifier) InputShape() []int64    { return append([]int64(nil), c.inputDims...) }
-func (c *Classifier) Preprocess() Preprocess { return c.pp }
+func (c *Classifier) Path() string                 { return c.path }
+func (c *Classifier) Layout() Layout               { return c.layout }
+func (c *Classifier) Batch() int                   { return c.batch }
+func (c *Classifier) Classes() int                 { return c.classes }
+func (c *Classifier) OutputIsProb() bool           { return c.isProb }
+func (c *Classifier) InputName() string            { return c.in }
+func (c *Classifier) OutputName() string           { return c.out }
+func (c *Classifier) InputShape() []int64          { return append([]int64(nil), c.inputDims...) }
+func (c *Classifier) Preprocess() pixel.Preprocess { return c.pp }
+
+// Pixels is the number of values per image (Height·Width).
+func (c *Classifier) Pixels() int { return c.h * c.w }
 
 // MaxBatch is the number of images one onnxruntime run takes.
 func (c *Classifier) MaxBatch() int {
@@ -227,7 +234,7 @@ func (c *Classifier) MaxBatch() int {
 
 // WithPreprocess returns a Classifier sharing this one's session with another pixel mapping.
 // Closing it does not close the shared session.
-func (c *Classifier) WithPreprocess(pp Preprocess) *Classifier {
+func (c *Classifier) WithPreprocess(pp pixel.Preprocess) *Classifier {
 	d := *c
 	d.pp = pp
 	d.ownsSess = false
@@ -247,7 +254,7 @@ func (c *Classifier) Close() error {
 	return err
 }
 
-// Probs classifies n images of raw 0..255 pixels (n·784 values, row-major) and returns n·Classes()
+// Probs classifies n images of raw 0..255 pixels (n·Pixels() values, row-major) and returns n·Classes()
 // probabilities.
 func (c *Classifier) Probs(ctx context.Context, raw []float32, n int) ([]float32, error) {
 	out, _, err := c.run(ctx, raw, n)
@@ -267,8 +274,9 @@ func (c *Classifier) Scores(ctx context.Context, raw []float32, n int) ([]float3
 }
 
 func (c *Classifier) run(ctx context.Context, raw []float32, n int) ([]float32, int, error) {
-	if n < 0 || len(raw) != n*Pixels {
-		return nil, 0, fmt.Errorf("ort: %d values for %d images; want %d (n·784)", len(raw), n, n*Pixels)
+	px := c.Pixels()
+	if n < 0 || len(raw) != n*px {
+		return nil, 0, fmt.Errorf("ort: %d values for %d images; want %d (n·%d)", len(raw), n, n*px, px)
 	}
 	step := c.MaxBatch()
 	var out []float32
@@ -288,10 +296,10 @@ func (c *Classifier) run(ctx context.Context, raw []float32, n int) ([]float32, 
 			return nil, 0, err
 		}
 		in := buf.data
-		for i, x := range raw[lo*Pixels : hi*Pixels] {
+		for i, x := range raw[lo*px : hi*px] {
 			in[i] = x*c.pp.Scale + c.pp.Offset
 		}
-		for i := b * Pixels; i < len(in); i++ {
+		for i := b * px; i < len(in); i++ {
 			in[i] = c.pp.Offset // padding rows are black images
 		}
 		scores, k, err := c.runBatch(buf.t, rows)
@@ -319,7 +327,7 @@ func (c *Classifier) getBuf(rows int) (*inputBuf, error) {
 		default:
 		}
 	}
-	data := make([]float32, rows*Pixels)
+	data := make([]float32, rows*c.Pixels())
 	t, err := ortgo.NewTensor(c.shape(rows), data)
 	if err != nil {
 		return nil, fmt.Errorf("ort: input tensor of %d images: %w", rows, err)
@@ -342,13 +350,13 @@ func (c *Classifier) putBuf(b *inputBuf, rows int) {
 func (c *Classifier) shape(rows int) ortgo.Shape {
 	switch c.layout {
 	case NCHW:
-		return ortgo.NewShape(int64(rows), 1, Height, Width)
+		return ortgo.NewShape(int64(rows), 1, int64(c.h), int64(c.w))
 	case NHWC:
-		return ortgo.NewShape(int64(rows), Height, Width, 1)
+		return ortgo.NewShape(int64(rows), int64(c.h), int64(c.w), 1)
 	case NHW:
-		return ortgo.NewShape(int64(rows), Height, Width)
+		return ortgo.NewShape(int64(rows), int64(c.h), int64(c.w))
 	default:
-		return ortgo.NewShape(int64(rows), Pixels)
+		return ortgo.NewShape(int64(rows), int64(c.Pixels()))
 	}
 }
 

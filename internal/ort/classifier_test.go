@@ -11,6 +11,7 @@ import (
 
 	"github.com/uqnn/uqnn/bayes"
 	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/internal/testmodels"
 	"github.com/uqnn/uqnn/onnxio"
@@ -36,7 +37,7 @@ func TestSharedModels(t *testing.T) {
 	ctx := context.Background()
 	for _, sm := range testmodels.Good {
 		t.Run(sm.File, func(t *testing.T) {
-			c, err := ort.Open(filepath.Join(dir, sm.File), ort.Preprocess{Scale: 1}, ort.Options{})
+			c, err := ort.Open(filepath.Join(dir, sm.File), pixel.Preprocess{Scale: 1}, ort.Options{Height: 28, Width: 28})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -84,7 +85,7 @@ func TestBatchingConsistent(t *testing.T) {
 	ctx := context.Background()
 	for _, name := range []string{"pytorch-lenet5-op9-batch10.onnx", "pytorch-cnn-op11.onnx"} {
 		const n = 23 // not a multiple of 10 or the chunk
-		whole, err := ort.Open(filepath.Join(dir, name), ort.Presets[0], ort.Options{Chunk: 7})
+		whole, err := ort.Open(filepath.Join(dir, name), pixel.Presets[0], ort.Options{Height: 28, Width: 28, Chunk: 7})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -124,7 +125,7 @@ func TestOpenBadModels(t *testing.T) {
 		{"missing-file", filepath.Join(tmp, "nope.onnx"), "nope.onnx"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			_, err := ort.Open(c.path, ort.Presets[0], ort.Options{})
+			_, err := ort.Open(c.path, pixel.Presets[0], ort.Options{Height: 28, Width: 28})
 			if !errors.Is(err, onnxio.ErrInvalidModel) || !strings.Contains(err.Error(), c.want) {
 				t.Fatalf("err = %v; want ErrInvalidModel naming %s", err, c.want)
 			}
@@ -160,9 +161,22 @@ func TestParsePreprocess(t *testing.T) {
 		{"foo", false, true, 0, 0},
 		{"scale=x", false, true, 0, 0},
 	} {
-		pp, auto, err := ort.ParsePreprocess(c.in)
+		pp, auto, err := pixel.Parse(c.in)
 		if (err != nil) != c.bad || auto != c.auto || (!c.bad && (pp.Scale != c.scale || pp.Offset != c.offs)) {
 			t.Errorf("ParsePreprocess(%q) = %+v, %v, %v", c.in, pp, auto, err)
 		}
+	}
+}
+
+// A model whose input does not fit the data's images is refused with both shapes named.
+func TestOpenGeometryMismatch(t *testing.T) {
+	testenv.ORT(t)
+	path := filepath.Join(testmodels.Dir(t), "pytorch-cnn-op11.onnx")
+	_, err := ort.Open(path, pixel.Presets[0], ort.Options{Height: 32, Width: 32})
+	if !errors.Is(err, onnxio.ErrInvalidModel) || !strings.Contains(err.Error(), "28") || !strings.Contains(err.Error(), "32×32") {
+		t.Fatalf("err = %v; want ErrInvalidModel naming the model's shape and the data's 32×32", err)
+	}
+	if _, err := ort.Open(path, pixel.Presets[0], ort.Options{}); err == nil || !strings.Contains(err.Error(), "geometry") {
+		t.Fatalf("err = %v; want an error about the missing image geometry", err)
 	}
 }

@@ -5,8 +5,9 @@ import (
 	"encoding/gob"
 	"errors"
 	"fmt"
-	"github.com/uqnn/uqnn/internal/atomicfile"
 	"os"
+
+	"github.com/uqnn/uqnn/internal/atomicfile"
 )
 
 // checkpointMagic versions the checkpoint format.

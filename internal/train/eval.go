@@ -11,8 +11,8 @@ import (
 // exactly batch images (the last one padded with zero images whose outputs are ignored) so
 // nets built for a fixed batch size work.
 func Evaluate(ctx context.Context, net Net, s Set, scale, offset float32, batch int) (loss, acc float64, err error) {
-	if err := s.check("evaluation"); err != nil {
-		return 0, 0, err
+	if err := s.Check("evaluation"); err != nil {
+		return 0, 0, fmt.Errorf("train: %w", err)
 	}
 	if s.N == 0 {
 		return 0, 0, fmt.Errorf("train: evaluation set is empty")
@@ -20,7 +20,7 @@ func Evaluate(ctx context.Context, net Net, s Set, scale, offset float32, batch 
 	if batch <= 0 {
 		batch = DefaultBatch
 	}
-	x := make([]float32, batch*s.Dim)
+	x := make([]float32, batch*s.Dim())
 	y := make([]int, batch)
 	idx := make([]int, 0, batch)
 	var sum float64
@@ -35,7 +35,7 @@ func Evaluate(ctx context.Context, net Net, s Set, scale, offset float32, batch 
 			idx[i] = lo + i
 		}
 		fill(s, idx, scale, offset, x, y)
-		clear(x[n*s.Dim:])
+		clear(x[n*s.Dim():])
 		clear(y[n:])
 		logits, err := net.Forward(x)
 		if err != nil {

@@ -95,7 +95,7 @@ func (m *softmaxReg) LossGrad(x []float32, labels []int) (float64, error) {
 // blobs makes n images of d pixels in k classes: class c lights pixels c·d/k … (c+1)·d/k−1
 // brighter than the rest, with noise, so a linear model separates them well but not trivially.
 func blobs(n, d, k int, rng *rand.Rand) Set {
-	s := Set{Images: make([]uint8, n*d), Labels: make([]uint8, n), N: n, Dim: d}
+	s := Set{Images: make([]uint8, n*d), Labels: make([]uint8, n), N: n, Rows: 1, Cols: d}
 	for i := 0; i < n; i++ {
 		c := rng.IntN(k)
 		s.Labels[i] = uint8(c)

@@ -140,14 +140,16 @@ func newRun(net Net, data Data, st Stepper, cfg Config, hooks []Hook) (*run, err
 	if net == nil || st == nil {
 		return nil, fmt.Errorf("train: nil Net or Stepper")
 	}
-	if err := data.Train.check("training"); err != nil {
-		return nil, err
+	if err := data.Train.Check("training"); err != nil {
+		return nil, fmt.Errorf("train: %w", err)
 	}
-	if err := data.Val.check("validation"); err != nil {
-		return nil, err
-	}
-	if data.Val.N > 0 && data.Val.Dim != data.Train.Dim {
-		return nil, fmt.Errorf("train: validation images have %d pixels, training images %d", data.Val.Dim, data.Train.Dim)
+	if data.Val.N > 0 {
+		if err := data.Val.Check("validation"); err != nil {
+			return nil, fmt.Errorf("train: %w", err)
+		}
+		if data.Val.Rows != data.Train.Rows || data.Val.Cols != data.Train.Cols {
+			return nil, fmt.Errorf("train: validation images are %d×%d, training images %d×%d", data.Val.Rows, data.Val.Cols, data.Train.Rows, data.Train.Cols)
+		}
 	}
 	if data.Scale == 0 {
 		return nil, fmt.Errorf("train: Data.Scale is 0; want the pixel map x·Scale+Offset (1/255 for 0..1)")
@@ -185,7 +187,7 @@ func newRun(net Net, data Data, st Stepper, cfg Config, hooks []Hook) (*run, err
 		batch: b, perEp: data.Train.N / b, evalN: evalN,
 		dataPCG: seed.Stream(cfg.Seed, StreamDataOrder),
 		noise:   seed.Stream(cfg.Seed, StreamNoise),
-		x:       make([]float32, b*data.Train.Dim),
+		x:       make([]float32, b*data.Train.Dim()),
 		y:       make([]int, b),
 	}
 	r.dataRNG, r.noiseRN = rand.New(r.dataPCG), rand.New(r.noise)
@@ -320,7 +322,7 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 		p := r.point(true)
 		var err error
 		if r.evalN > 0 {
-			first := Set{Images: d.Train.Images[:r.evalN*d.Train.Dim], Labels: d.Train.Labels[:r.evalN], N: r.evalN, Dim: d.Train.Dim}
+			first := *d.Train.Slice(0, r.evalN)
 			if p.TrainLoss, p.TrainAcc, err = Evaluate(ctx, r.net, first, d.Scale, d.Offset, r.batch); err != nil {
 				return nil, r.evalErr(ctx, err)
 			}

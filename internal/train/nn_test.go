@@ -16,11 +16,8 @@ import (
 func lenetSetup(t *testing.T, n, val int) (Net, Data) {
 	t.Helper()
 	m := testenv.MNIST(t)
-	all := Set{Images: m.Train.Images[:(n+val)*fixtures.Pixels], Labels: m.Train.Labels[:n+val], N: n + val, Dim: fixtures.Pixels}
-	tr, va, err := Split(all, val)
-	if err != nil {
-		t.Fatal(err)
-	}
+	all := m.Train.Slice(0, n+val)
+	tr, va := *all.Slice(0, n), *all.Slice(n, n+val)
 	model := fixtures.LeNet5(seed.Rand(3, "init"))
 	g, err := nn.Build(model, nn.Config{Batch: 8})
 	if err != nil {
