@@ -18,21 +18,21 @@ type MagnitudeConfig struct {
 	// Quality is Han et al.'s rule: a layer keeps the weights with |w| > Quality·σ, where σ is
 	// the standard deviation of all the layer's weights (zeros included). Han et al. report
 	// LeNet-5 at about 8% kept after iterating prune → retrain.
-	Quality float64
+	Quality float64 `json:"quality,omitempty"`
 	// Keep is the fraction of weights each named layer keeps (its largest magnitudes), keyed
 	// by layer name or weight initializer name; layers not named are left alone. Fractions
 	// are of kept weights, as Han et al.'s tables report them (HanLeNet5Keep).
-	Keep map[string]float64
+	Keep map[string]float64 `json:"keep,omitempty"`
 	// KeepAll is the fraction of all selected layers' weights kept, with one magnitude
 	// threshold shared by every layer.
-	KeepAll float64
+	KeepAll float64 `json:"keep_all,omitempty"`
 	// Layers restricts Quality and KeepAll to these layers (names or weight names); nil means
 	// every layer Layers finds.
-	Layers []string
+	Layers []string `json:"layers,omitempty"`
 	// Prior is a mask from an earlier stage: what it prunes stays pruned, whatever the
 	// magnitudes now say (zeros are the smallest magnitudes, so this only matters for entries
 	// that retraining moved without a mask).
-	Prior Masks
+	Prior Masks `json:"-"`
 }
 
 // HanLeNet5Keep is the kept fraction per LeNet-5 layer that Han et al. (2015, "Learning both
