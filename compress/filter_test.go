@@ -249,3 +249,104 @@ func TestRemoveFiltersRefuses(t *testing.T) {
 		t.Error("filter index out of range: no error")
 	}
 }
+
+// bnNet is conv(3→6, 3×3) → BatchNorm → Relu → MaxPool 2 → conv(6→4, 3×3, pad 1) → bias Mul
+// → LeakyRelu → GlobalAveragePool → Flatten → Gemm(4→3, transB 0), random weights.
+func bnNet(seed uint64) *onnxio.Model {
+	rng := rand.New(rand.NewPCG(seed, 9))
+	r := func(name string, dims ...int64) *onnxio.Tensor {
+		n := int64(1)
+		for _, d := range dims {
+			n *= d
+		}
+		v := make([]float32, n)
+		for i := range v {
+			v[i] = float32(rng.NormFloat64())
+		}
+		return onnxio.NewFloat32(name, dims, v)
+	}
+	pos := func(t *onnxio.Tensor) *onnxio.Tensor {
+		for i, v := range t.Float32 {
+			t.Float32[i] = 0.5 + float32(math.Abs(float64(v)))
+		}
+		return t
+	}
+	g := &onnxio.Graph{
+		Name: "bn",
+		Inputs: []*onnxio.ValueInfo{{Name: "x", Tensor: true, DType: onnxio.Float, ShapeKnown: true,
+			Shape: []onnxio.Dim{{Value: -1, Param: "N"}, {Value: 1}, {Value: 28}, {Value: 28}}}},
+		Outputs: []*onnxio.ValueInfo{{Name: "y", Tensor: true, DType: onnxio.Float, ShapeKnown: true,
+			Shape: []onnxio.Dim{{Value: -1, Param: "N"}, {Value: 3}}}},
+		Initializers: []*onnxio.Tensor{
+			r("c1.w", 6, 1, 3, 3), r("c1.b", 6), pos(r("bn.s", 6)), r("bn.b", 6), r("bn.m", 6), pos(r("bn.v", 6)),
+			r("c2.w", 4, 6, 3, 3), pos(r("scale", 1, 4, 1, 1)), r("fc.w", 4, 3), r("fc.b", 3),
+		},
+		Nodes: []*onnxio.Node{
+			{Name: "c1", Op: "Conv", Inputs: []string{"x", "c1.w", "c1.b"}, Outputs: []string{"c1"}},
+			{Name: "bn", Op: "BatchNormalization", Inputs: []string{"c1", "bn.s", "bn.b", "bn.m", "bn.v"}, Outputs: []string{"bn"}},
+			{Name: "r1", Op: "Relu", Inputs: []string{"bn"}, Outputs: []string{"r1"}},
+			{Name: "p1", Op: "MaxPool", Inputs: []string{"r1"}, Outputs: []string{"p1"}, Attrs: []*onnxio.Attribute{onnxio.IntsAttr("kernel_shape", []int64{2, 2}), onnxio.IntsAttr("strides", []int64{2, 2})}},
+			{Name: "c2", Op: "Conv", Inputs: []string{"p1", "c2.w"}, Outputs: []string{"c2"}, Attrs: []*onnxio.Attribute{onnxio.IntsAttr("pads", []int64{1, 1, 1, 1})}},
+			{Name: "mul", Op: "Mul", Inputs: []string{"scale", "c2"}, Outputs: []string{"mul"}},
+			{Name: "r2", Op: "LeakyRelu", Inputs: []string{"mul"}, Outputs: []string{"r2"}},
+			{Name: "gap", Op: "GlobalAveragePool", Inputs: []string{"r2"}, Outputs: []string{"gap"}},
+			{Name: "flat", Op: "Flatten", Inputs: []string{"gap"}, Outputs: []string{"flat"}},
+			{Name: "fc", Op: "Gemm", Inputs: []string{"flat", "fc.w", "fc.b"}, Outputs: []string{"y"}},
+		},
+	}
+	return &onnxio.Model{IRVersion: 7, Opsets: []onnxio.Opset{{Version: 13}}, Graph: g}
+}
+
+func TestRemoveFiltersBatchNorm(t *testing.T) {
+	m := bnNet(1)
+	x := randomInputs(2, 4, 784, 0, 1)
+	rm := map[string][]int64{"c1": {0, 4}, "c2": {2}}
+	got, err := RemoveFilters(m, rm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := zeroChannels(t, zeroChannels(t, m, "r1", 6, rm["c1"]), "r2", 4, rm["c2"])
+	a, b := runORT(t, got, x, 4)[0], runORT(t, ref, x, 4)[0]
+	diff, scale := maxAbsDiff(a, b)
+	if diff > removalTol*math.Max(1, scale) {
+		t.Errorf("removed vs zeroed differ by %g at scale %g", diff, scale)
+	}
+	if d, _ := maxAbsDiff(runORT(t, m, x, 4)[0], b); d < 1e-3 {
+		t.Errorf("zeroing changes the output by only %g", d)
+	}
+	for name, dims := range map[string][]int64{"bn.s": {4}, "bn.v": {4}, "c2.w": {3, 4, 3, 3}, "scale": {1, 3, 1, 1}, "fc.w": {3, 3}} {
+		if d := got.Initializer(name).Dims; !slices.Equal(d, dims) {
+			t.Errorf("%s dims %v; want %v", name, d, dims)
+		}
+	}
+}
+
+func TestPassesDeterministic(t *testing.T) {
+	m := lenet5(7)
+	a, ma, err := Magnitude(m, MagnitudeConfig{KeepAll: 0.2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, mb, _ := Magnitude(m, MagnitudeConfig{KeepAll: 0.2})
+	if !bytes.Equal(encode(t, a), encode(t, b)) {
+		t.Error("Magnitude: same input, different models")
+	}
+	for name := range ma {
+		if !slices.Equal(ma[name], mb[name]) {
+			t.Errorf("Magnitude: masks of %s differ", name)
+		}
+	}
+	x := randomInputs(3, 10, 784, 0, 1)
+	cfg := FilterConfig{Criterion: APoZ, Remove: map[string]float64{"": 0.3}}
+	f1, rm1, _, err := Filters(context.Background(), m, ortRunner(t), x, 10, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f2, rm2, _, _ := Filters(context.Background(), m, ortRunner(t), x, 10, cfg)
+	if !bytes.Equal(encode(t, f1), encode(t, f2)) || !slices.Equal(rm1["conv1"], rm2["conv1"]) {
+		t.Error("Filters: same input, different models")
+	}
+	if len(rm1["conv1"]) != 6 || len(rm1["conv2"]) != 15 {
+		t.Errorf("removed %v; want round(0.3·20) = 6 and round(0.3·50) = 15", rm1)
+	}
+}
