@@ -30,12 +30,12 @@ type PruneLayer struct {
 // pruneBins is the number of histogram bins per layer.
 const pruneBins = 40
 
-// PrunePNG draws a pruning result as one PNG: on top, the percentage of weights kept per layer
+// Pruning draws a pruning result as one PNG: on top, the percentage of weights kept per layer
 // (bars, non-zero after ÷ count before); below, small multiples with one column per layer: the
 // histogram of the weights before (blue, top row) and of the non-zero weights after (orange,
 // bottom row), on the same bins so the hole pruning cuts around zero shows. Same input, same
 // bytes.
-func PrunePNG(title string, layers []PruneLayer) ([]byte, error) {
+func Pruning(title string, layers []PruneLayer) ([]byte, error) {
 	if len(layers) == 0 {
 		return nil, fmt.Errorf("report: pruning figure: no layers")
 	}

@@ -10,7 +10,7 @@ import (
 	"testing"
 )
 
-var writePNG = flag.String("write-png", "", "write the pruning figure of TestPrunePNG to this file, for review")
+var writePNG = flag.String("write-png", "", "write the pruning figure of TestPruning to this file, for review")
 
 // pruned returns n normal weights and a copy with |w| below the keep-quantile cut.
 func pruned(rng *rand.Rand, n int, std, cut float64) (before, after []float32) {
@@ -25,7 +25,7 @@ func pruned(rng *rand.Rand, n int, std, cut float64) (before, after []float32) {
 	return before, after
 }
 
-func TestPrunePNG(t *testing.T) {
+func TestPruning(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	var layers []PruneLayer
 	for _, l := range []struct {
@@ -36,11 +36,11 @@ func TestPrunePNG(t *testing.T) {
 		b, a := pruned(rng, l.n, 0.1, l.cut)
 		layers = append(layers, PruneLayer{Name: l.name, Before: b, After: a})
 	}
-	img, err := PrunePNG("lenet5 magnitude", layers)
+	img, err := Pruning("lenet5 magnitude", layers)
 	if err != nil {
 		t.Fatal(err)
 	}
-	again, err := PrunePNG("lenet5 magnitude", layers)
+	again, err := Pruning("lenet5 magnitude", layers)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -60,10 +60,10 @@ func TestPrunePNG(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if _, err := PrunePNG("x", nil); err == nil {
+	if _, err := Pruning("x", nil); err == nil {
 		t.Error("no layers: no error")
 	}
-	if _, err := PrunePNG("x", []PruneLayer{{Name: "a"}}); err == nil {
+	if _, err := Pruning("x", []PruneLayer{{Name: "a"}}); err == nil {
 		t.Error("empty layer: no error")
 	}
 }
