@@ -58,34 +58,34 @@ func (b *e2eGraph) node(op string, in []string, out string, attrs ...*onnxio.Att
 
 // opsModel is a small MNIST classifier (opset 13, free batch) made of the ops issue 8 added:
 //
-//	Conv 1→8 ─┬─ BatchNormalization (not foldable: the Conv output has two readers) → Elu
-//	          │    → Pad + AveragePool 3/2 (ceil_mode) → depthwise Conv → Clip(0, 6) ─┐
-//	          └─ MaxPool 2/2 ──────────────────────────────────────────────────────────┴─ Concat
-//	→ Softplus → AveragePool 2/2 → Flatten → Gemm → 10 logits.
+//	Conv 1→8 /2 ─┬─ BatchNormalization (not foldable: the Conv output has two readers) → Elu
+//	             │    → Pad + AveragePool 2/2 (ceil_mode) → depthwise Conv → Clip(0, 6) ─┐
+//	             └─ MaxPool 2/2 (ceil_mode) ──────────────────────────────────────────────┴─ Concat
+//	→ Softplus → Flatten → Gemm → 10 logits.
 func opsModel() *onnxio.Model {
 	b := &e2eGraph{g: &onnxio.Graph{Name: "ops-e2e"}, rng: rand.New(rand.NewPCG(8, 7))}
 	ia, isa, fa := onnxio.IntAttr, onnxio.IntsAttr, onnxio.FloatAttr
 	b.g.Inputs = []*onnxio.ValueInfo{{Name: "input", Tensor: true, DType: onnxio.Float,
-		Shape: []onnxio.Dim{{Param: "N"}, {Value: 1}, {Value: 28}, {Value: 28}}, ShapeKnown: true}}
+		Shape: []onnxio.Dim{{Value: -1, Param: "N"}, {Value: 1}, {Value: 28}, {Value: 28}}, ShapeKnown: true}}
 	c := b.node("Conv", []string{"input", b.he("conv1.w", 9, 8, 1, 3, 3), b.fill("conv1.b", 0, 8)}, "conv1",
-		isa("pads", []int64{1, 1, 1, 1})) // [N,8,28,28]
+		isa("pads", []int64{1, 1, 1, 1}), isa("strides", []int64{2, 2})) // [N,8,14,14]
 	y := b.node("BatchNormalization", []string{c, b.fill("bn.scale", 1, 8), b.fill("bn.bias", 0, 8),
 		b.fill("bn.mean", 0.1, 8), b.fill("bn.var", 0.5, 8)}, "bn")
 	y = b.node("Elu", []string{y}, "elu", fa("alpha", 1))
-	y = b.node("Pad", []string{y, b.ints("pads", 0, 0, 1, 1, 0, 0, 0, 0), b.fill("pad.value", 0)}, "pad") // [N,8,29,29]
-	y = b.node("AveragePool", []string{y}, "avg", isa("kernel_shape", []int64{3, 3}), isa("strides", []int64{2, 2}),
-		ia("ceil_mode", 1)) // [N,8,14,14]: the last windows hang over the edge
+	y = b.node("Pad", []string{y, b.ints("pads", 0, 0, 1, 1, 0, 0, 0, 0), b.fill("pad.value", 0)}, "pad") // [N,8,15,15]
+	y = b.node("AveragePool", []string{y}, "avg", isa("kernel_shape", []int64{2, 2}), isa("strides", []int64{2, 2}),
+		ia("ceil_mode", 1)) // [N,8,8,8]: the last windows hang over the edge
 	y = b.node("Conv", []string{y, b.he("dw.w", 9, 8, 1, 3, 3), b.fill("dw.b", 0, 8)}, "dw", ia("group", 8),
 		isa("pads", []int64{1, 1, 1, 1}))
 	y = b.node("Clip", []string{y, b.fill("clip.min", 0), b.fill("clip.max", 6)}, "relu6")
-	m := b.node("MaxPool", []string{c}, "maxpool", isa("kernel_shape", []int64{2, 2}), isa("strides", []int64{2, 2})) // [N,8,14,14]
-	y = b.node("Concat", []string{y, m}, "cat", ia("axis", 1))                                                        // [N,16,14,14]
+	m := b.node("MaxPool", []string{c}, "maxpool", isa("kernel_shape", []int64{2, 2}), isa("strides", []int64{2, 2}),
+		isa("pads", []int64{1, 1, 0, 0}), ia("ceil_mode", 1)) // [N,8,8,8]
+	y = b.node("Concat", []string{y, m}, "cat", ia("axis", 1)) // [N,16,8,8]
 	y = b.node("Softplus", []string{y}, "softplus")
-	y = b.node("AveragePool", []string{y}, "avg2", isa("kernel_shape", []int64{2, 2}), isa("strides", []int64{2, 2})) // [N,16,7,7]
 	y = b.node("Flatten", []string{y}, "flat")
-	y = b.node("Gemm", []string{y, b.he("fc.w", 784, 10, 784), b.fill("fc.b", 0, 10)}, "logits", ia("transB", 1))
+	y = b.node("Gemm", []string{y, b.he("fc.w", 1024, 10, 1024), b.fill("fc.b", 0, 10)}, "logits", ia("transB", 1))
 	b.g.Outputs = []*onnxio.ValueInfo{{Name: y, Tensor: true, DType: onnxio.Float,
-		Shape: []onnxio.Dim{{Param: "N"}, {Value: 10}}, ShapeKnown: true}}
+		Shape: []onnxio.Dim{{Value: -1, Param: "N"}, {Value: 10}}, ShapeKnown: true}}
 	return &onnxio.Model{IRVersion: 8, Opsets: []onnxio.Opset{{Domain: "", Version: 13}}, Graph: b.g}
 }
 
@@ -139,8 +139,8 @@ func TestOpsEndToEnd(t *testing.T) {
 	}
 	t.Logf("untrained: accuracy %.4f, NLL %.4f; after one epoch (%.0f s): test accuracy %.4f, loss %.4f",
 		before.Accuracy, before.NLL, rep.Seconds, rep.Test.Accuracy, rep.Test.Loss)
-	// Chance is 10%; a 1-epoch conv net on MNIST reaches well over 90%.
-	const minAccuracy = 0.9
+	// Chance is 10%; this net reaches about 90% after one epoch (0.9025 measured with seed 3).
+	const minAccuracy = 0.8
 	if rep.Test.Accuracy < minAccuracy {
 		t.Errorf("test accuracy after one epoch %.4f; want ≥ %g", rep.Test.Accuracy, minAccuracy)
 	}

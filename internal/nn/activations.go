@@ -11,7 +11,7 @@ import (
 
 // clipFn limits x to [lo, hi]; the gradient passes where lo ≤ x ≤ hi (PyTorch's clamp).
 func clipFn(lo, hi float64) unaryFn {
-	return unaryFn{generic, 0, fmt.Sprintf("Clip(%g,%g)", lo, hi), func(x float64) float64 {
+	return unaryFn{clipKind, lo, hi, fmt.Sprintf("Clip(%g,%g)", lo, hi), func(x float64) float64 {
 		return min(max(x, lo), hi)
 	}, func(x, _ float64) float64 {
 		if x < lo || x > hi {
@@ -23,7 +23,7 @@ func clipFn(lo, hi float64) unaryFn {
 
 // eluFn is x for x > 0 and α(eˣ−1) otherwise; its derivative there is y+α.
 func eluFn(alpha float64) unaryFn {
-	return unaryFn{generic, alpha, fmt.Sprintf("Elu(%g)", alpha), func(x float64) float64 {
+	return unaryFn{eluKind, alpha, 0, fmt.Sprintf("Elu(%g)", alpha), func(x float64) float64 {
 		if x > 0 {
 			return x
 		}
@@ -40,7 +40,7 @@ func eluFn(alpha float64) unaryFn {
 // nor loses the small values; its derivative is the logistic sigmoid.
 func softplusFn() unaryFn {
 	sig := sigmoidFn().f
-	return unaryFn{generic, 0, "Softplus", func(x float64) float64 {
+	return unaryFn{generic, 0, 0, "Softplus", func(x float64) float64 {
 		return max(x, 0) + math.Log1p(math.Exp(-math.Abs(x)))
 	}, func(x, _ float64) float64 { return sig(x) }}
 }

@@ -13,20 +13,23 @@ const (
 	leaky unaryKind = iota
 	tanhKind
 	sigmoidKind
+	clipKind
+	eluKind
 	generic // f and df, through float64
 )
 
 // unaryFn is an elementwise activation: f maps x to y, df gives dy/dx from x and y.
 type unaryFn struct {
 	kind  unaryKind
-	alpha float64 // LeakyRelu slope
+	alpha float64 // LeakyRelu slope, Elu scale, Clip lower bound
+	beta  float64 // Clip upper bound
 	name  string
 	f     func(x float64) float64
 	df    func(x, y float64) float64
 }
 
 func leakyReluFn(alpha float64) unaryFn {
-	return unaryFn{leaky, alpha, fmt.Sprintf("LeakyRelu(%g)", alpha), func(x float64) float64 {
+	return unaryFn{leaky, alpha, 0, fmt.Sprintf("LeakyRelu(%g)", alpha), func(x float64) float64 {
 		if x >= 0 {
 			return x
 		}
@@ -40,11 +43,11 @@ func leakyReluFn(alpha float64) unaryFn {
 }
 
 func tanhFn() unaryFn {
-	return unaryFn{tanhKind, 0, "Tanh", math.Tanh, func(_, y float64) float64 { return 1 - y*y }}
+	return unaryFn{tanhKind, 0, 0, "Tanh", math.Tanh, func(_, y float64) float64 { return 1 - y*y }}
 }
 
 func sigmoidFn() unaryFn {
-	return unaryFn{sigmoidKind, 0, "Sigmoid", func(x float64) float64 {
+	return unaryFn{sigmoidKind, 0, 0, "Sigmoid", func(x float64) float64 {
 		if x >= 0 {
 			return 1 / (1 + math.Exp(-x))
 		}
@@ -67,6 +70,19 @@ func unaryFwd[T float32 | float64](fn unaryFn, out, x []T) {
 	case tanhKind:
 		for i, v := range x {
 			out[i] = T(math.Tanh(float64(v)))
+		}
+	case clipKind:
+		lo, hi := T(fn.alpha), T(fn.beta)
+		for i, v := range x {
+			out[i] = min(max(v, lo), hi)
+		}
+	case eluKind:
+		a := fn.alpha
+		for i, v := range x {
+			if v <= 0 {
+				v = T(a * math.Expm1(float64(v)))
+			}
+			out[i] = v
 		}
 	default:
 		for i, v := range x {
@@ -94,6 +110,24 @@ func unaryBwd[T float32 | float64](fn unaryFn, out, x, y, g []T) {
 	case sigmoidKind:
 		for i, v := range y {
 			out[i] = g[i] * v * (1 - v)
+		}
+	case clipKind:
+		lo, hi := T(fn.alpha), T(fn.beta)
+		for i, v := range x {
+			d := g[i]
+			if v < lo || v > hi {
+				d = 0
+			}
+			out[i] = d
+		}
+	case eluKind:
+		a := T(fn.alpha)
+		for i, v := range x {
+			d := g[i]
+			if v <= 0 {
+				d *= y[i] + a
+			}
+			out[i] = d
 		}
 	default:
 		for i := range x {
