@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/uqnn/uqnn/fixtures"
@@ -103,4 +104,53 @@ func rate(n int, d time.Duration) float64 {
 		return 0
 	}
 	return float64(n) / d.Seconds()
+}
+
+// isTerminal reports whether w is a character device (a terminal).
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// checkOutputs validates output files before any work starts (exit 2): each one's folder
+// exists, is a folder and can be written in, and the path itself is not a folder or a special
+// file.
+func checkOutputs(paths ...string) error {
+	for _, p := range paths {
+		dir := filepath.Dir(p)
+		st, err := os.Stat(dir)
+		switch {
+		case err != nil:
+			return usagef("output %s: folder %s does not exist; create it first", p, dir)
+		case !st.IsDir():
+			return usagef("output %s: %s is not a folder", p, dir)
+		}
+		if st, err := os.Lstat(p); err == nil && !st.Mode().IsRegular() && st.Mode()&os.ModeSymlink == 0 {
+			return usagef("output %s exists and is not a regular file (%s); want a file path", p, st.Mode().Type())
+		}
+		f, err := os.CreateTemp(dir, ".uqnn-write-check-*")
+		if err != nil {
+			return usagef("output %s: cannot write in folder %s: %v", p, dir, errors.Unwrap(err))
+		}
+		f.Close()
+		os.Remove(f.Name())
+	}
+	return nil
+}
+
+// checkCheckpoint refuses --resume without a checkpoint, and a fresh run that would silently
+// discard one (exit 2).
+func checkCheckpoint(ckpt string, resume bool, run string) error {
+	_, err := os.Stat(ckpt)
+	switch {
+	case resume && err != nil:
+		return usagef("--resume: no checkpoint %s (it is written when a run with %s is interrupted)", ckpt, run)
+	case !resume && err == nil:
+		return usagef("checkpoint %s exists from an interrupted run; continue it with --resume, or delete it to start afresh", ckpt)
+	}
+	return nil
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"os"
+	"sort"
 
 	"github.com/uqnn/uqnn/internal/atomicfile"
 )
@@ -37,6 +38,10 @@ type Checkpoint struct {
 	LastLR       float64
 	Images       int64
 	Seconds      float64
+	// Settings are Config.Settings of the run that wrote it; Resume refuses any difference.
+	Settings map[string]string
+	// Hooks holds the state of every hook with a Name and a Save func, by name.
+	Hooks map[string][]byte
 }
 
 func (r *run) writeCheckpoint(path string) error {
@@ -57,6 +62,16 @@ func (r *run) writeCheckpoint(path string) error {
 		Epochs: r.cfg.Epochs, Epoch: r.epoch, Step: r.step, Pos: r.pos, Perm: r.perm,
 		DataRNG: dr, NoiseRNG: nr, Stepper: sb, Curves: r.curves,
 		AccLoss: r.accLoss, AccN: r.accN, LastLR: r.lastLR, Images: r.images, Seconds: r.elapsed(),
+		Settings: r.cfg.Settings, Hooks: map[string][]byte{},
+	}
+	for _, h := range r.hooks {
+		if h.Name != "" && h.Save != nil {
+			b, err := h.Save()
+			if err != nil {
+				return fmt.Errorf("hook %s state: %w", h.Name, err)
+			}
+			ck.Hooks[h.Name] = b
+		}
 	}
 	for _, p := range r.params {
 		ck.Names = append(ck.Names, p.Name)
@@ -91,15 +106,15 @@ func (r *run) restore(ck *Checkpoint) error {
 	}
 	switch {
 	case ck.Seed != r.cfg.Seed:
-		return mismatch("seed", ck.Seed, r.cfg.Seed)
+		return &SettingError{Name: "seed", Checkpoint: fmt.Sprint(ck.Seed), Run: fmt.Sprint(r.cfg.Seed)}
 	case ck.Batch != r.batch:
-		return mismatch("batch", ck.Batch, r.batch)
+		return &SettingError{Name: "batch", Checkpoint: fmt.Sprint(ck.Batch), Run: fmt.Sprint(r.batch)}
 	case ck.TrainN != r.data.Train.N:
 		return mismatch("training set size", ck.TrainN, r.data.Train.N)
 	case ck.ValN != r.data.Val.N:
 		return mismatch("validation set size", ck.ValN, r.data.Val.N)
 	case ck.Epochs != r.cfg.Epochs:
-		return mismatch("epochs", ck.Epochs, r.cfg.Epochs)
+		return &SettingError{Name: "epochs", Checkpoint: fmt.Sprint(ck.Epochs), Run: fmt.Sprint(r.cfg.Epochs)}
 	case len(ck.Names) != len(r.params) || len(ck.Values) != len(r.params):
 		return mismatch("parameter count", len(ck.Names), len(r.params))
 	case ck.Epoch < 0 || ck.Epoch > ck.Epochs || ck.Step < 0 || ck.Pos < 0 || ck.Pos%r.batch != 0 || ck.Pos > r.data.Train.N:
@@ -107,6 +122,21 @@ func (r *run) restore(ck *Checkpoint) error {
 			ErrBadCheckpoint, ck.Epoch, ck.Epochs, ck.Step, ck.Pos, r.batch, r.data.Train.N)
 	case ck.Perm != nil && len(ck.Perm) != r.data.Train.N:
 		return fmt.Errorf("%w: permutation of %d for %d training images", ErrBadCheckpoint, len(ck.Perm), r.data.Train.N)
+	}
+	if err := compareSettings(ck.Settings, r.cfg.Settings); err != nil {
+		return err
+	}
+	for _, h := range r.hooks {
+		if h.Name == "" || h.Load == nil {
+			continue
+		}
+		b, ok := ck.Hooks[h.Name]
+		if !ok {
+			return fmt.Errorf("%w: it holds no state for hook %q", ErrBadCheckpoint, h.Name)
+		}
+		if err := h.Load(b); err != nil {
+			return fmt.Errorf("%w: hook %q: %v", ErrBadCheckpoint, h.Name, err)
+		}
 	}
 	seen := make([]bool, len(ck.Perm))
 	for _, v := range ck.Perm {
@@ -139,5 +169,48 @@ func (r *run) restore(ck *Checkpoint) error {
 	r.epoch, r.step, r.pos, r.perm = ck.Epoch, ck.Step, ck.Pos, ck.Perm
 	r.curves, r.accLoss, r.accN, r.lastLR = ck.Curves, ck.AccLoss, ck.AccN, ck.LastLR
 	r.images, r.seconds = ck.Images, ck.Seconds
+	return nil
+}
+
+// SettingError is a resume refused because a setting that changes the result differs from the
+// checkpoint's. It matches ErrBadCheckpoint with errors.Is.
+type SettingError struct {
+	Name            string // the setting, as Config.Settings names it (the CLI uses flag names)
+	Checkpoint, Run string // its value in the checkpoint and in this run ("" when absent)
+}
+
+func (e *SettingError) Error() string {
+	return fmt.Sprintf("%v: it was written with %s %s; this run has %s (resume with the same settings, or start afresh)", ErrBadCheckpoint, e.Name, orNone(e.Checkpoint), orNone(e.Run))
+}
+
+// Is makes errors.Is(err, ErrBadCheckpoint) true.
+func (e *SettingError) Is(target error) bool { return target == ErrBadCheckpoint }
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+// compareSettings names the first setting (in sorted order) that differs.
+func compareSettings(ck, run map[string]string) error {
+	keys := map[string]bool{}
+	for k := range ck {
+		keys[k] = true
+	}
+	for k := range run {
+		keys[k] = true
+	}
+	names := make([]string, 0, len(keys))
+	for k := range keys {
+		names = append(names, k)
+	}
+	sort.Strings(names)
+	for _, k := range names {
+		if ck[k] != run[k] {
+			return &SettingError{Name: k, Checkpoint: ck[k], Run: run[k]}
+		}
+	}
 	return nil
 }

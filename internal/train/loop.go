@@ -33,6 +33,15 @@ type Config struct {
 	EvalTrain int
 	// Checkpoint is the file written when ctx is cancelled; "" writes none.
 	Checkpoint string
+	// Masks maps parameter names to keep-masks (len = the parameter's size): entries with false
+	// are set to zero before the first step and stay exactly zero through every Stepper,
+	// optimizer or sampler (their gradients are zeroed after the AfterGrad hooks and their values
+	// after each step, before any AfterStep hook sees them). A name the net lacks is an error.
+	Masks map[string][]bool
+	// Settings are the run's result-changing settings by name (learning rate, optimizer and its
+	// hyperparameters, …) as the caller spells them; they go into checkpoints and Resume refuses
+	// a run whose Settings differ, naming the first that does.
+	Settings map[string]string
 }
 
 func (c Config) batch() int {
@@ -95,7 +104,13 @@ type State struct {
 func (s *State) WriteCheckpoint(path string) error { return s.run.writeCheckpoint(path) }
 
 // Hook acts around each step. Nil fields are skipped; an error stops the loop and is returned.
+// A hook that collects something (a trace, ensemble members' losses) gives a Name and Save/Load:
+// its state then goes into every checkpoint and comes back on Resume, so what it collected
+// survives Ctrl-C.
 type Hook struct {
+	Name string
+	Save func() ([]byte, error)
+	Load func([]byte) error
 	// AfterGrad runs once the minibatch gradient is in Params[i].Grad, before the Stepper
 	// (add a prior or KL term, clip).
 	AfterGrad func(ctx context.Context, s *State) error
@@ -134,6 +149,7 @@ type run struct {
 	state State
 	x     []float32
 	y     []int
+	masks [][]int32 // per parameter, the indices held at zero (nil: unmasked)
 }
 
 func newRun(net Net, data Data, st Stepper, cfg Config, hooks []Hook) (*run, error) {
@@ -173,6 +189,10 @@ func newRun(net Net, data Data, st Stepper, cfg Config, hooks []Hook) (*run, err
 			return nil, fmt.Errorf("train: parameter %q has %d values but %d gradients", p.Name, len(p.Value), len(p.Grad))
 		}
 	}
+	masks, err := resolveMasks(params, cfg.Masks)
+	if err != nil {
+		return nil, err
+	}
 	evalN := cfg.EvalTrain
 	switch {
 	case evalN == 0:
@@ -189,6 +209,7 @@ func newRun(net Net, data Data, st Stepper, cfg Config, hooks []Hook) (*run, err
 		noise:   seed.Stream(cfg.Seed, StreamNoise),
 		x:       make([]float32, b*data.Train.Dim()),
 		y:       make([]int, b),
+		masks:   masks,
 	}
 	r.dataRNG, r.noiseRN = rand.New(r.dataPCG), rand.New(r.noise)
 	return r, nil
@@ -205,6 +226,7 @@ func Loop(ctx context.Context, net Net, data Data, st Stepper, cfg Config, hooks
 	if err := st.Init(r.params); err != nil {
 		return nil, fmt.Errorf("train: stepper: %w", err)
 	}
+	r.applyMasks(false)
 	return r.run(ctx)
 }
 
@@ -297,10 +319,12 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 					}
 				}
 			}
+			r.applyMasks(true)
 			info := StepInfo{Step: r.step, Epoch: r.epoch, LR: lr, N: d.Train.N, Batch: r.batch, Rand: r.noiseRN}
 			if err := r.st.Step(r.params, info); err != nil {
 				return nil, fmt.Errorf("train: epoch %d step %d: %w", r.epoch+1, r.step, err)
 			}
+			r.applyMasks(false)
 			r.pos += r.batch
 			r.step++
 			r.images += int64(r.batch)
@@ -371,4 +395,58 @@ func (r *run) point(evaluated bool) Point {
 		p.BatchLoss = r.accLoss / float64(r.accN)
 	}
 	return p
+}
+
+// resolveMasks turns Config.Masks into the indices each parameter holds at zero.
+func resolveMasks(params []Param, m map[string][]bool) ([][]int32, error) {
+	if len(m) == 0 {
+		return nil, nil
+	}
+	out := make([][]int32, len(params))
+	found := 0
+	for i, p := range params {
+		keep, ok := m[p.Name]
+		if !ok {
+			continue
+		}
+		found++
+		if len(keep) != len(p.Value) {
+			return nil, fmt.Errorf("train: mask of %q has %d entries; the parameter has %d", p.Name, len(keep), len(p.Value))
+		}
+		for j, k := range keep {
+			if !k {
+				out[i] = append(out[i], int32(j))
+			}
+		}
+	}
+	if found != len(m) {
+		for name := range m {
+			if !hasParam(params, name) {
+				return nil, fmt.Errorf("train: mask for %q: the network has no trainable parameter of that name", name)
+			}
+		}
+	}
+	return out, nil
+}
+
+func hasParam(params []Param, name string) bool {
+	for _, p := range params {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
+}
+
+// applyMasks zeroes the masked gradients (grad) or values.
+func (r *run) applyMasks(grad bool) {
+	for i, idx := range r.masks {
+		v := r.params[i].Value
+		if grad {
+			v = r.params[i].Grad
+		}
+		for _, j := range idx {
+			v[j] = 0
+		}
+	}
 }

@@ -32,12 +32,12 @@ type Stepper interface {
 	UnmarshalState(b []byte) error
 }
 
-// SGD is stochastic gradient descent with momentum and L2 weight decay, PyTorch's convention:
-// g ← grad + WeightDecay·θ; v ← Momentum·v + g; θ ← θ − lr·v.
+// SGD is stochastic gradient descent with momentum, PyTorch's convention:
+// v ← Momentum·v + g; θ ← θ − lr·v. Weight decay is the L2Prior hook, which adds decay·θ to g
+// before any Stepper runs (one prior term for optimizers and samplers alike).
 type SGD struct {
-	Momentum    float64
-	WeightDecay float64
-	v           [][]float32
+	Momentum float64
+	v        [][]float32
 }
 
 // Init implements Stepper.
@@ -51,11 +51,10 @@ func (o *SGD) Step(params []Param, s StepInfo) error {
 	if err := checkState("SGD", params, o.v); err != nil {
 		return err
 	}
-	lr, mu, wd := float32(s.LR), float32(o.Momentum), float32(o.WeightDecay)
+	lr, mu := float32(s.LR), float32(o.Momentum)
 	for k, p := range params {
 		v := o.v[k]
 		for i, g := range p.Grad {
-			g += wd * p.Value[i]
 			v[i] = mu*v[i] + g
 			p.Value[i] -= lr * v[i]
 		}
@@ -72,16 +71,15 @@ func (o *SGD) UnmarshalState(b []byte) error {
 	return err
 }
 
-// Adam is Kingma & Ba's algorithm (ICLR 2015, Algorithm 1) with bias correction and optional
-// L2 weight decay added to the gradient:
+// Adam is Kingma & Ba's algorithm (ICLR 2015, Algorithm 1) with bias correction (L2 weight
+// decay, when wanted, is the L2Prior hook adding decay·θ to g first):
 //
-//	g ← grad + WeightDecay·θ; m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²
+//	m ← β1·m + (1−β1)·g; v ← β2·v + (1−β2)·g²
 //	θ ← θ − lr·m̂/(√v̂ + ε), m̂ = m/(1−β1^t), v̂ = v/(1−β2^t).
 //
 // Zero Beta1, Beta2, Eps mean the published defaults 0.9, 0.999, 1e-8.
 type Adam struct {
 	Beta1, Beta2, Eps float64
-	WeightDecay       float64
 	t                 uint64
 	m, v              [][]float32
 }
@@ -119,13 +117,12 @@ func (o *Adam) Step(params []Param, s StepInfo) error {
 	// θ −= lr·(m/c1)/(√(v/c2)+ε), computed in float32 per element with float64 constants folded.
 	a := float32(s.LR / c1)
 	rc2 := float32(1 / math.Sqrt(c2))
-	fb1, fb2, feps, wd := float32(b1), float32(b2), float32(eps), float32(o.WeightDecay)
+	fb1, fb2, feps := float32(b1), float32(b2), float32(eps)
 	// 1−β in float64 first: float32(1)−float32(0.999) is off by 5e-5 relative.
 	gb1, gb2 := float32(1-b1), float32(1-b2)
 	for k, p := range params {
 		m, v := o.m[k], o.v[k]
 		for i, g := range p.Grad {
-			g += wd * p.Value[i]
 			m[i] = fb1*m[i] + gb1*g
 			v[i] = fb2*v[i] + gb2*g*g
 			p.Value[i] -= a * m[i] / (sqrt32(v[i])*rc2 + feps)

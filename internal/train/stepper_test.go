@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"math"
 	"testing"
 )
@@ -16,14 +17,15 @@ func TestSteppersAgainstHandComputedSteps(t *testing.T) {
 	// step 2: m = (0.07, −0.08), v = (3.1225e-4, 4.996e-3), m̂ = m/0.19, v̂ = v/0.001999.
 	grads := [][2]float32{{0.5, -2}, {0.25, 1}}
 	tests := []struct {
-		name string
-		st   Stepper
-		want [][2]float64 // after each step
+		name  string
+		st    Stepper
+		decay float64      // L2Prior
+		want  [][2]float64 // after each step
 	}{
-		{"adam", &Adam{}, [][2]float64{{0.900000002, -1.9000000005}, {0.8067820404774624, -1.8733662967024316}}},
+		{"adam", &Adam{}, 0, [][2]float64{{0.900000002, -1.9000000005}, {0.8067820404774624, -1.8733662967024316}}},
 		// SGD, momentum 0.9, weight decay 0.01: g' = g + 0.01θ; v = 0.9v + g'; θ −= 0.1v.
-		{"sgd-momentum-wd", &SGD{Momentum: 0.9, WeightDecay: 0.01}, [][2]float64{{0.949, -1.798}, {0.877151, -1.714402}}},
-		{"sgd-plain", &SGD{}, [][2]float64{{0.95, -1.8}, {0.925, -1.9}}},
+		{"sgd-momentum-wd", &SGD{Momentum: 0.9}, 0.01, [][2]float64{{0.949, -1.798}, {0.877151, -1.714402}}},
+		{"sgd-plain", &SGD{}, 0, [][2]float64{{0.95, -1.8}, {0.925, -1.9}}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -33,6 +35,9 @@ func TestSteppersAgainstHandComputedSteps(t *testing.T) {
 			}
 			for k, g := range grads {
 				copy(p[0].Grad, g[:])
+				if h := L2Prior(tc.decay); h.AfterGrad != nil {
+					h.AfterGrad(context.Background(), &State{Params: p})
+				}
 				if err := tc.st.Step(p, StepInfo{Step: k, LR: 0.1}); err != nil {
 					t.Fatal(err)
 				}
@@ -49,7 +54,7 @@ func TestSteppersAgainstHandComputedSteps(t *testing.T) {
 func TestStepperStateRoundTrip(t *testing.T) {
 	// A stepper restored from its marshalled state takes exactly the step the original takes.
 	for _, mk := range []func() Stepper{
-		func() Stepper { return &Adam{WeightDecay: 1e-4} },
+		func() Stepper { return &Adam{Beta1: 0.8} },
 		func() Stepper { return &SGD{Momentum: 0.9} },
 	} {
 		a, b := mk(), mk()
