@@ -2,23 +2,69 @@
 # make bench: uqnn's speed as ratios against peers measured in the same run on this machine.
 #   training step and inference  vs  ../shared/peers/torch_bench.py (PyTorch, 2 threads)
 #   eval and the attack oracle   vs  a bare onnxruntime session loop
-# Run it on a quiet machine: both sides share the same 2 cores.
+# Both sides share the machine's cores, and other work on it moves either side's times by tens
+# of percent from one run to the next. So the two sides alternate in ROUNDS interleaved rounds
+# (the first side changes each round) and the report gives the median of the per-round ratios
+# with their range. Everything runs twice: with the environment as it is, and with
+# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (OpenBLAS then picks its kernels for this
+# processor). Each side prints the BLAS and core type it actually used.
+# Knobs: ROUNDS (5), BENCHTIME (20x, per Go benchmark per round), BENCHTIME_ORT (3s),
+# BENCH_OUT (bin/bench), BENCH_ENVS ("asis unset"), BENCH_ORT (1; 0 leaves onnxruntime out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${BENCH_OUT:-bin/bench}
-mkdir -p "$out"
+rounds=${ROUNDS:-5}
+envs=${BENCH_ENVS:-asis unset}
 peer=../shared/peers/torch_bench.py
-: > "$out/torch.jsonl"
-if [ -f "$peer" ]; then
-  echo "== PyTorch peer: $peer --threads 2" >&2
-  /usr/bin/python3 "$peer" --threads 2 | tee "$out/torch.jsonl"
-else
-  echo "bench: $peer not found; PyTorch ratios are left out" >&2
-fi
-echo "== uqnn benchmarks" >&2
+python=/usr/bin/python3
+mkdir -p "$out"
+rm -f "$out"/*.txt "$out"/*.jsonl "$out"/*.json
 export GOMAXPROCS=2
-{
-  go test -run '^$' -bench 'BenchmarkTrainStep|BenchmarkInfer' -benchtime "${BENCHTIME:-30x}" -count 1 ./internal/benchmark
-  go test -run '^$' -bench 'VsBare' -benchtime "${BENCHTIME_ORT:-3s}" -count 1 ./internal/ort ./adversarial
-} | tee "$out/go.txt"
-go run ./scripts/benchreport "$out/torch.jsonl" "$out/go.txt" | tee "$out/report.txt"
+
+go test -c -o "$out/benchmark.test" ./internal/benchmark
+have_peer=1
+if [ ! -f "$peer" ] || ! "$python" -c 'import torch' 2>/dev/null; then
+  echo "bench: $peer or python3-torch missing; PyTorch ratios are left out" >&2
+  have_peer=0
+fi
+echo "cores $(nproc)" > "$out/machine.txt"
+
+# load TAG: the load averages and the runnable-task count (/proc/loadavg) between two sides.
+load() { echo "$1 $(cat /proc/loadavg)" >> "$out/$env-load.txt"; }
+go_side() {
+  "${run[@]}" "$out/benchmark.test" -test.run '^$' -test.bench 'TrainStep|Infer|Update|PeakSGEMM' \
+    -test.benchtime "${BENCHTIME:-20x}" > "$out/$env-go-$r.txt"
+}
+torch_side() {
+  [ "$have_peer" = 1 ] || return 0
+  "${run[@]}" "$python" "$peer" --threads 2 > "$out/$env-torch-$r.jsonl"
+}
+
+for env in $envs; do
+  case $env in
+    asis)  run=(env) ;;
+    unset) run=(env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE) ;;
+    *) echo "bench: BENCH_ENVS has $env; want asis and/or unset" >&2; exit 2 ;;
+  esac
+  {
+    echo "OPENBLAS_CORETYPE=$("${run[@]}" printenv OPENBLAS_CORETYPE || echo '<unset>')"
+    echo "OPENBLAS_L2_SIZE=$("${run[@]}" printenv OPENBLAS_L2_SIZE || echo '<unset>')"
+  } > "$out/$env-env.txt"
+  "${run[@]}" "$out/benchmark.test" -test.run '^TestBLASInfo$' -test.v | grep 'blas:' > "$out/$env-blas.txt"
+  [ "$have_peer" = 0 ] || "${run[@]}" "$python" scripts/benchreport/torchinfo.py > "$out/$env-torchinfo.json"
+  echo "== $env: $(paste -sd' ' "$out/$env-env.txt"); $(sed 's/.*blas: //' "$out/$env-blas.txt")" >&2
+  for r in $(seq 1 "$rounds"); do
+    echo "   round $r/$rounds, load average $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+    load "$r"
+    if [ $((r % 2)) = 1 ]; then go_side; torch_side; else torch_side; go_side; fi
+  done
+  load end
+  "${run[@]}" "$out/benchmark.test" -test.run '^$' -test.bench 'Layers|PeakSGEMM' \
+    -test.benchtime "${BENCHTIME:-20x}" > "$out/$env-layers.txt"
+done
+
+if [ "${BENCH_ORT:-1}" = 1 ]; then
+  echo "== uqnn vs bare onnxruntime" >&2
+  go test -run '^$' -bench 'VsBare' -benchtime "${BENCHTIME_ORT:-3s}" -count 1 ./internal/ort ./adversarial > "$out/ort.txt"
+fi
+go run ./scripts/benchreport "$out" | tee "$out/report.txt"

@@ -1,7 +1,11 @@
-// Command benchreport prints `make bench`'s ratio table: uqnn's Go benchmark results beside the
-// PyTorch peer's timings measured in the same run.
+// Command benchreport prints `make bench`'s report from the files scripts/bench.sh leaves in
+// its output folder: uqnn's Go benchmark results beside the PyTorch peer's timings, measured
+// in interleaved rounds, as the median of the per-round ratios with their range; the BLAS and
+// core type each side used; the machine's load while it ran; and where a training step's
+// time goes (per layer pass, FLOPs, achieved GFLOP/s against the same BLAS's large-SGEMM
+// rate).
 //
-// Usage: go run ./scripts/benchreport TORCH.jsonl GOBENCH.txt
+// Usage: go run ./scripts/benchreport DIR
 package main
 
 import (
@@ -9,7 +13,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"regexp"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -25,8 +31,23 @@ type peer struct {
 	Infer256 float64 `json:"infer_batch256_s_per_image"`
 }
 
+type torchInfo struct {
+	Version       string   `json:"version"`
+	Threads       int      `json:"threads"`
+	CPUCapability string   `json:"cpu_capability"`
+	MKLDNN        bool     `json:"mkldnn"`
+	MKLDNNVersion string   `json:"mkldnn_version"`
+	MKL           bool     `json:"mkl"`
+	BLASInfo      string   `json:"blas_info"`
+	BLASLibs      []string `json:"blas_libs"`
+	OpenBLASCore  string   `json:"openblas_core"`
+}
+
 // bench maps a benchmark name (without the -GOMAXPROCS suffix) to its metrics by unit.
 type bench map[string]map[string]float64
+
+// order lists the names of a benchmark file in the order they ran.
+var order = map[string]int{}
 
 var lineRE = regexp.MustCompile(`^(Benchmark\S+?)(-\d+)?\s+\d+\s+(.*)$`)
 
@@ -52,6 +73,9 @@ func readBench(path string) (bench, error) {
 			}
 		}
 		out[m[1]] = metrics
+		if _, ok := order[m[1]]; !ok {
+			order[m[1]] = len(order)
+		}
 	}
 	return out, sc.Err()
 }
@@ -75,38 +99,254 @@ func readPeers(path string) (map[string]peer, error) {
 	return out, nil
 }
 
+// stats are the median and range of a sample.
+type stats struct{ med, lo, hi float64 }
+
+func summarize(v []float64) stats {
+	if len(v) == 0 {
+		return stats{}
+	}
+	s := slices.Clone(v)
+	sort.Float64s(s)
+	med := s[len(s)/2]
+	if len(s)%2 == 0 {
+		med = (s[len(s)/2-1] + s[len(s)/2]) / 2
+	}
+	return stats{med, s[0], s[len(s)-1]}
+}
+
+// round is one interleaved round of one environment setting.
+type round struct {
+	goRes bench
+	torch map[string]peer
+}
+
+// env is everything measured under one environment setting.
+type env struct {
+	name   string
+	vars   []string
+	blas   string
+	torch  *torchInfo
+	loads  [][]string
+	rounds []round
+	layers bench
+}
+
+func readEnv(dir, name string) (*env, error) {
+	e := &env{name: name}
+	p := func(f string) string { return filepath.Join(dir, name+"-"+f) }
+	if b, err := os.ReadFile(p("env.txt")); err == nil {
+		e.vars = strings.Fields(string(b))
+	}
+	b, err := os.ReadFile(p("blas.txt"))
+	if err != nil {
+		return nil, err
+	}
+	if _, s, ok := strings.Cut(strings.TrimSpace(string(b)), "blas: "); ok {
+		e.blas = s
+	}
+	if b, err := os.ReadFile(p("torchinfo.json")); err == nil {
+		var ti torchInfo
+		if err := json.Unmarshal(b, &ti); err != nil {
+			return nil, fmt.Errorf("%s: %v", p("torchinfo.json"), err)
+		}
+		e.torch = &ti
+	}
+	if b, err := os.ReadFile(p("load.txt")); err == nil {
+		for _, l := range strings.Split(strings.TrimSpace(string(b)), "\n") {
+			e.loads = append(e.loads, strings.Fields(l))
+		}
+	}
+	for r := 1; ; r++ {
+		g, err := readBench(p(fmt.Sprintf("go-%d.txt", r)))
+		if err != nil {
+			break
+		}
+		t, _ := readPeers(p(fmt.Sprintf("torch-%d.jsonl", r)))
+		e.rounds = append(e.rounds, round{g, t})
+	}
+	if len(e.rounds) == 0 {
+		return nil, fmt.Errorf("%s: no rounds (want %s)", dir, p("go-1.txt"))
+	}
+	e.layers, _ = readBench(p("layers.txt"))
+	return e, nil
+}
+
+// busyLoad says whether the machine had other work while the benchmark ran: the runnable
+// tasks /proc/loadavg counted between two sides (less the one reading it) reached half the
+// cores, or the one-minute load before the first round did.
+func (e *env) busyLoad(cores int) (first, maxLoad1 float64, maxOthers int, busy bool) {
+	for i, l := range e.loads {
+		if len(l) < 5 {
+			continue
+		}
+		l1, _ := strconv.ParseFloat(l[1], 64)
+		if i == 0 {
+			first = l1
+		}
+		maxLoad1 = max(maxLoad1, l1)
+		if run, _, ok := strings.Cut(l[4], "/"); ok {
+			n, _ := strconv.Atoi(run)
+			maxOthers = max(maxOthers, n-1)
+		}
+	}
+	half := float64(cores) / 2
+	return first, maxLoad1, maxOthers, first >= half || float64(maxOthers) >= half
+}
+
 func main() {
-	if len(os.Args) != 3 {
-		fmt.Fprintln(os.Stderr, "usage: benchreport TORCH.jsonl GOBENCH.txt")
+	if len(os.Args) != 2 {
+		fmt.Fprintln(os.Stderr, "usage: benchreport DIR (the folder scripts/bench.sh wrote)")
 		os.Exit(2)
 	}
-	bs, err := readBench(os.Args[2])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "benchreport:", err)
+	dir := os.Args[1]
+	cores := 2
+	if b, err := os.ReadFile(filepath.Join(dir, "machine.txt")); err == nil {
+		fmt.Sscanf(string(b), "cores %d", &cores)
+	}
+	var envs []*env
+	for _, name := range []string{"asis", "unset"} {
+		e, err := readEnv(dir, name)
+		if err != nil {
+			if _, statErr := os.Stat(filepath.Join(dir, name+"-blas.txt")); statErr == nil {
+				fmt.Fprintln(os.Stderr, "benchreport:", err)
+				os.Exit(1)
+			}
+			continue
+		}
+		envs = append(envs, e)
+	}
+	if len(envs) == 0 {
+		fmt.Fprintf(os.Stderr, "benchreport: %s holds no benchmark results; run scripts/bench.sh\n", dir)
 		os.Exit(1)
 	}
-	peers, err := readPeers(os.Args[1])
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "benchreport: no PyTorch peer figures:", err)
+	for _, e := range envs {
+		report(e, cores)
 	}
-	fmt.Println("\n== uqnn vs PyTorch (same machine, same run; ratio = uqnn time / PyTorch time, lower is better)")
-	fmt.Printf("%-8s %-26s %12s %12s %8s\n", "arch", "measure", "uqnn", "pytorch", "ratio")
-	for _, arch := range []string{"lenet5", "zoo"} {
-		p, ok := peers[arch]
-		row := func(what string, ours, theirs float64) {
-			if ours == 0 {
-				return
-			}
-			if !ok || theirs == 0 {
-				fmt.Printf("%-8s %-26s %12.3g %12s %8s\n", arch, what, ours, "-", "-")
-				return
-			}
-			fmt.Printf("%-8s %-26s %12.3g %12.3g %8.2f\n", arch, what, ours, theirs, ours/theirs)
+	if ort, err := readBench(filepath.Join(dir, "ort.txt")); err == nil {
+		reportORT(ort)
+	}
+}
+
+func report(e *env, cores int) {
+	title := map[string]string{"asis": "environment as it is", "unset": "OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset"}[e.name]
+	fmt.Printf("\n######## %s (%s)\n", title, strings.Join(e.vars, " "))
+	fmt.Printf("uqnn    BLAS: %s\n", e.blas)
+	if t := e.torch; t != nil {
+		core := t.OpenBLASCore
+		if core == "" {
+			core = "-"
 		}
-		row("train step s (batch 64)", bs["BenchmarkTrainStep/"+arch]["ns/op"]/1e9, p.Train)
-		row("infer s/image (batch 1)", bs["BenchmarkInfer/"+arch+"/batch=1"]["s/image"], p.Infer1)
-		row("infer s/image (batch 256)", bs["BenchmarkInfer/"+arch+"/batch=256"]["s/image"], p.Infer256)
+		fmt.Printf("PyTorch BLAS: torch %s, BLAS_INFO=%s, libs %s, OpenBLAS core %s; CPU capability %s, oneDNN %v (%s, its convolutions), MKL %v; threads %d\n",
+			t.Version, t.BLASInfo, strings.Join(t.BLASLibs, " "), core, t.CPUCapability, t.MKLDNN, t.MKLDNNVersion, t.MKL, t.Threads)
 	}
+	first, maxL, others, busy := e.busyLoad(cores)
+	fmt.Printf("load: 1-min average %.2f before the first round, at most %.2f; at most %d other runnable tasks between sides (%d cores)\n",
+		first, maxL, others, cores)
+	if busy {
+		fmt.Println("WARNING: the machine was busy with other work; absolute times are inflated and only the interleaved ratios compare")
+	}
+
+	fmt.Printf("\n== uqnn vs PyTorch, %d interleaved rounds (ratio = uqnn time / PyTorch time, lower is better; median of per-round ratios [min–max])\n", len(e.rounds))
+	fmt.Printf("%-8s %-26s %12s %12s %8s %15s\n", "arch", "measure", "uqnn med", "pytorch med", "ratio", "range")
+	for _, arch := range []string{"lenet5", "zoo", "mlp"} {
+		row := func(what string, ours func(bench) float64, theirs func(peer) float64) {
+			var o, t, ratio []float64
+			for _, r := range e.rounds {
+				ov := ours(r.goRes)
+				if ov == 0 {
+					continue
+				}
+				o = append(o, ov)
+				if p, ok := r.torch[arch]; ok && theirs(p) > 0 {
+					t = append(t, theirs(p))
+					ratio = append(ratio, ov/theirs(p))
+				}
+			}
+			if len(o) == 0 {
+				return
+			}
+			so := summarize(o)
+			if len(ratio) == 0 {
+				fmt.Printf("%-8s %-26s %12.4g %12s %8s %15s\n", arch, what, so.med, "-", "-", "-")
+				return
+			}
+			st, sr := summarize(t), summarize(ratio)
+			fmt.Printf("%-8s %-26s %12.4g %12.4g %8.2f %15s\n", arch, what, so.med, st.med, sr.med, fmt.Sprintf("[%.2f–%.2f]", sr.lo, sr.hi))
+		}
+		row("train step s (batch 64)", func(b bench) float64 { return b["BenchmarkTrainStep/"+arch]["med-s/op"] },
+			func(p peer) float64 { return p.Train })
+		row("infer s/image (batch 1)", func(b bench) float64 { return b["BenchmarkInfer/"+arch+"/batch=1"]["med-s/image"] },
+			func(p peer) float64 { return p.Infer1 })
+		row("infer s/image (batch 256)", func(b bench) float64 { return b["BenchmarkInfer/"+arch+"/batch=256"]["med-s/image"] },
+			func(p peer) float64 { return p.Infer256 })
+	}
+	reportLimit(e)
+}
+
+// reportLimit prints, per network, the step's work and rate against the large-SGEMM rate,
+// and each layer pass's time, work and rate, so the report says where the time goes.
+func reportLimit(e *env) {
+	var peaks []float64
+	for _, r := range e.rounds {
+		if v := r.goRes["BenchmarkPeakSGEMM/n=1024"]["GFLOP/s"]; v > 0 {
+			peaks = append(peaks, v)
+		}
+	}
+	if v := e.layers["BenchmarkPeakSGEMM/n=1024"]["GFLOP/s"]; v > 0 {
+		peaks = append(peaks, v)
+	}
+	if len(peaks) == 0 {
+		return
+	}
+	peak := summarize(peaks)
+	fmt.Printf("\n== The physical limit: SGEMM 1024³ through kernels.Gemm reaches %.1f GFLOP/s [%.1f–%.1f] (the peak below)\n", peak.med, peak.lo, peak.hi)
+	for _, arch := range []string{"lenet5", "zoo", "mlp"} {
+		var steps, upd []float64
+		var mflop float64
+		for _, r := range e.rounds {
+			if v := r.goRes["BenchmarkTrainStep/"+arch]; v["med-s/op"] > 0 {
+				steps = append(steps, v["med-s/op"])
+				mflop = v["MFLOP"]
+			}
+			if v := r.goRes["BenchmarkUpdate/"+arch]["med-s/op"]; v > 0 {
+				upd = append(upd, v)
+			}
+		}
+		if len(steps) == 0 {
+			continue
+		}
+		step, update := summarize(steps).med, summarize(upd).med
+		rate := mflop / 1e3 / step
+		fmt.Printf("\n%s train step (batch 64): %.2f ms, %.1f MFLOP (forward+backward), %.1f GFLOP/s = %.0f%% of peak; Adam update %.3f ms (%.0f%% of the step)\n",
+			arch, step*1e3, mflop, rate, 100*rate/peak.med, update*1e3, 100*update/step)
+		fmt.Printf("  %-10s %-8s %9s %9s %9s %7s %7s\n", "layer", "pass", "ms", "MFLOP", "GFLOP/s", "%peak", "%step")
+		prefix := "BenchmarkLayers/" + arch + "/"
+		var names []string
+		for name := range e.layers {
+			if strings.HasPrefix(name, prefix) {
+				names = append(names, name)
+			}
+		}
+		sort.Slice(names, func(i, j int) bool { return order[names[i]] < order[names[j]] })
+		var sum float64
+		for _, name := range names {
+			m := e.layers[name]
+			parts := strings.Split(strings.TrimPrefix(name, prefix), "/")
+			t := m["med-s/op"]
+			sum += t
+			if gemmBound := strings.HasPrefix(parts[0], "conv") || strings.HasPrefix(parts[0], "fc"); gemmBound {
+				fmt.Printf("  %-10s %-8s %9.3f %9.1f %9.1f %6.0f%% %6.0f%%\n", parts[0], parts[1], t*1e3, m["MFLOP"], m["GFLOP/s"], 100*m["GFLOP/s"]/peak.med, 100*t/step)
+			} else {
+				fmt.Printf("  %-10s %-8s %9.3f %9s %9s %7s %6.0f%%\n", parts[0], parts[1], t*1e3, "", "", "", 100*t/step)
+			}
+		}
+		rest := step - sum - update
+		fmt.Printf("  %-19s %9.3f %39.0f%%   (loss, graph, copies; measured step − passes − update)\n", "everything else", rest*1e3, 100*rest/step)
+	}
+}
+
+func reportORT(bs bench) {
 	fmt.Println("\n== uqnn vs bare onnxruntime (same session settings, interleaved; ratio = uqnn throughput / bare, higher is better)")
 	names := make([]string, 0, len(bs))
 	for name := range bs {
