@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/uqnn/uqnn/adversarial"
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/pixel"
@@ -21,6 +21,22 @@ import (
 )
 
 const attackModel = "pytorch-cnn-op11.onnx"
+
+// The campaign's types and file names, as the tests below knew them before they moved to
+// package adversarial.
+type (
+	attackReport = adversarial.CampaignReport
+	attackRecord = adversarial.Record
+)
+
+const (
+	attackRecordsFile = adversarial.RecordsFile
+	attackReportFile  = adversarial.ReportFile
+	attackImagesFile  = adversarial.ImagesFile
+	attackLabelsFile  = adversarial.LabelsFile
+	attackPredsFile   = adversarial.PredsFile
+	attackGridFile    = adversarial.GridFile
+)
 
 func TestAttackBadInput(t *testing.T) {
 	dir := testmodels.Dir(t)
@@ -242,74 +258,6 @@ func TestAttackInterruptResume(t *testing.T) {
 			t.Errorf("%s differs between the resumed and the uninterrupted run", f)
 		}
 	}
-}
-
-func TestReadRecordsDropsTornLine(t *testing.T) {
-	path := filepath.Join(t.TempDir(), attackRecordsFile)
-	var buf bytes.Buffer
-	for i := range 2 {
-		b, _ := json.Marshal(attackRecord{Index: i, Image: make([]byte, 784)})
-		buf.Write(append(b, '\n'))
-	}
-	good := buf.Len()
-	buf.WriteString(`{"index":2,"label":`)
-	if err := os.WriteFile(path, buf.Bytes(), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	done, err := readRecords(path)
-	if err != nil || len(done) != 2 {
-		t.Fatalf("readRecords: %d records, %v; want 2", len(done), err)
-	}
-	if st, _ := os.Stat(path); st.Size() != int64(good) {
-		t.Fatalf("file is %d bytes after dropping the torn line; want %d", st.Size(), good)
-	}
-	// A damaged line in the middle is an error, not silently skipped.
-	os.WriteFile(path, append([]byte("garbage\n"), buf.Bytes()[:good]...), 0o644)
-	if _, err := readRecords(path); err == nil {
-		t.Fatal("a damaged middle line was accepted")
-	}
-}
-
-func TestSummarizeAndHistogram(t *testing.T) {
-	s := summarize([]float64{10, 1, 4, 2, 3})
-	if s.N != 5 || s.Mean != 4 || s.Median != 3 || s.Min != 1 || s.Max != 10 || math.Abs(s.P90-7.6) > 1e-12 {
-		t.Fatalf("summarize = %+v; want n 5, mean 4, median 3, p90 7.6 (linear interpolation)", s)
-	}
-	h := queryHistogram([]float64{6, 10, 11, 150, 10000}, 10000)
-	wantHi := []int64{10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000}
-	wantCount := []int{2, 1, 0, 0, 1, 0, 0, 0, 0, 1}
-	if len(h) != len(wantHi) {
-		t.Fatalf("%d bins; want %d", len(h), len(wantHi))
-	}
-	for i, b := range h {
-		if b.Hi != wantHi[i] || b.Count != wantCount[i] {
-			t.Errorf("bin %d = %+v; want hi %d count %d", i, b, wantHi[i], wantCount[i])
-		}
-	}
-}
-
-// FuzzReadRecords feeds arbitrary records files to the resume reader: errors are fine, panics
-// are not, and whatever it accepts has well-formed images.
-func FuzzReadRecords(f *testing.F) {
-	b, _ := json.Marshal(attackRecord{Index: 3, Image: make([]byte, 784)})
-	f.Add(append(b, '\n'))
-	f.Add([]byte("{\"index\":1}\n{"))
-	f.Add([]byte("\n\n"))
-	f.Fuzz(func(t *testing.T, data []byte) {
-		path := filepath.Join(t.TempDir(), attackRecordsFile)
-		if err := os.WriteFile(path, data, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		done, err := readRecords(path)
-		if err != nil {
-			return
-		}
-		for _, r := range done {
-			if len(r.Image) != 784 {
-				t.Fatalf("accepted a record with %d pixels", len(r.Image))
-			}
-		}
-	})
 }
 
 // TestAttackEverySharedModel runs the command unchanged (--preprocess auto) on every good shared
