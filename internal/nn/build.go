@@ -29,6 +29,8 @@ type builder struct {
 	reluBeforePool map[string]*G.Node
 	// fused marks Add nodes already built as the bias of the Conv or MatMul before them.
 	fused map[*onnxio.Node]bool
+	// fromInput memoizes which values depend on the data input (see weight).
+	fromInput map[string]bool
 }
 
 // constInputs lists, per op, the input positions that are constants rather than parameters.

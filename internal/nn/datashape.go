@@ -31,6 +31,31 @@ func (b *builder) dataPath(n *onnxio.Node) bool {
 	return false
 }
 
+// weight reports whether the value called name does not depend on the data input (a weight,
+// a constant or a value computed from them only): it has no batch axis.
+func (b *builder) weight(name string) bool {
+	if b.fromInput == nil {
+		b.fromInput = map[string]bool{}
+		for _, in := range b.m.Graph.DataInputs() {
+			b.fromInput[in.Name] = true
+		}
+	}
+	var dep func(string) bool
+	dep = func(name string) bool {
+		if v, ok := b.fromInput[name]; ok {
+			return v
+		}
+		b.fromInput[name] = false // cycles (invalid graphs) count as weights here
+		v := false
+		if p := b.m.Graph.Producer(name); p != nil {
+			v = slices.ContainsFunc(p.Inputs, func(in string) bool { return in != "" && dep(in) })
+		}
+		b.fromInput[name] = v
+		return v
+	}
+	return !dep(name)
+}
+
 // axesOf reads a Squeeze or Unsqueeze node's axes: the attribute before opset 13, the optional
 // input 1 from then on. It returns nil when there are none.
 func (b *builder) axesOf(n *onnxio.Node) ([]int64, error) {
@@ -43,9 +68,9 @@ func (b *builder) axesOf(n *onnxio.Node) ([]int64, error) {
 	return b.constInts(n, 1)
 }
 
-// normAxes resolves negative axes against rank r and checks range, duplicates and that the
-// batch axis 0 is not named.
-func (b *builder) normAxes(n *onnxio.Node, axes []int64, r int, s tensor.Shape) ([]int, error) {
+// normAxes resolves negative axes against rank r and checks range, duplicates and, when
+// batch is set, that the batch axis 0 is not named.
+func (b *builder) normAxes(n *onnxio.Node, axes []int64, r int, s tensor.Shape, batch bool) ([]int, error) {
 	out := make([]int, len(axes))
 	for i, a := range axes {
 		if a < 0 {
@@ -54,7 +79,7 @@ func (b *builder) normAxes(n *onnxio.Node, axes []int64, r int, s tensor.Shape) 
 		if a < 0 || a >= int64(r) {
 			return nil, b.errorf(n, onnxio.ErrInvalidModel, "axis %d out of range for input shape %v", axes[i], s)
 		}
-		if a == 0 {
+		if a == 0 && batch {
 			return nil, b.errorf(n, onnxio.ErrUnsupported, "axes %v name the batch axis; want axes > 0", axes)
 		}
 		if slices.Contains(out[:i], int(a)) {
@@ -73,6 +98,7 @@ func (b *builder) squeeze(n *onnxio.Node) (*G.Node, error) {
 		return nil, err
 	}
 	s := x.Shape()
+	batch := !b.weight(n.Inputs[0])
 	axes, err := b.axesOf(n)
 	if err != nil {
 		return nil, err
@@ -83,7 +109,7 @@ func (b *builder) squeeze(n *onnxio.Node) (*G.Node, error) {
 			return nil, b.errorf(n, onnxio.ErrInvalidModel, "no axes; want at least one")
 		}
 		r := len(s) + len(axes)
-		ax, err := b.normAxes(n, axes, r, s)
+		ax, err := b.normAxes(n, axes, r, s, batch)
 		if err != nil {
 			return nil, err
 		}
@@ -96,12 +122,12 @@ func (b *builder) squeeze(n *onnxio.Node) (*G.Node, error) {
 			}
 		}
 	} else {
-		ax, err := b.normAxes(n, axes, len(s), s)
+		ax, err := b.normAxes(n, axes, len(s), s, batch)
 		if err != nil {
 			return nil, err
 		}
 		for i, d := range s {
-			drop := slices.Contains(ax, i) || len(ax) == 0 && i > 0 && d == 1
+			drop := slices.Contains(ax, i) || len(ax) == 0 && (i > 0 || !batch) && d == 1
 			if slices.Contains(ax, i) && d != 1 {
 				return nil, b.errorf(n, onnxio.ErrInvalidModel, "axis %d of input shape %v has size %d; want 1", i, s, d)
 			}
@@ -132,7 +158,8 @@ func (b *builder) concat(n *onnxio.Node) (*G.Node, error) {
 	if a == 1<<40 {
 		return nil, b.errorf(n, onnxio.ErrInvalidModel, "no axis attribute")
 	}
-	ax, err := b.normAxes(n, []int64{a}, r, s0)
+	allWeights := !slices.ContainsFunc(n.Inputs, func(name string) bool { return !b.weight(name) })
+	ax, err := b.normAxes(n, []int64{a}, r, s0, !allWeights)
 	if err != nil {
 		return nil, err
 	}

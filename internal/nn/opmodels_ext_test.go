@@ -115,6 +115,15 @@ func extOpModels() []opModel {
 	y = b.node("Gemm", []string{y, b.w("G3", -1, 1, 17, 4), b.w("C3", -1, 1, 4)}, "gemm3")
 	ms = append(ms, opModel{"Unsqueeze-input/Squeeze-all/Concat-last", b.output(y)})
 
+	// Squeeze, Unsqueeze and Concat of weights (no batch axis: axis 0 is theirs).
+	b = newIR(13, 2, 12)
+	w := b.node("Concat", []string{b.w("WA", -1, 1, 5, 6), b.w("WB", -1, 1, 7, 6)}, "wcat", ia("axis", 0)) // [12,6]
+	w = b.node("Unsqueeze", []string{w, b.ints("a0", 0)}, "wunsq")                                         // [1,12,6]
+	w = b.node("Squeeze", []string{w, b.ints("a1", 0)}, "wsq")                                             // [12,6]
+	y = b.node("MatMul", []string{"x", w}, "mm")
+	y = b.node("Gemm", []string{y, b.w("G", -1, 1, 6, 4), b.w("C", -1, 1, 4)}, "gemm")
+	ms = append(ms, opModel{"Concat/Unsqueeze/Squeeze-weights", b.output(y)})
+
 	// Grouped convolutions: 2 groups with asymmetric pads and strides, depthwise (group ==
 	// channels) with dilations, and groups of one output channel.
 	b = newIR(11, 2, 4, 6, 6)
