@@ -315,14 +315,28 @@ func trainError(g *globals, err error, ckpt string) error {
 	var se *train.SettingError
 	switch {
 	case errors.As(err, &se):
-		return usagef("train: --resume: %s was written with %s %s; this run has %s (use the same flags, or delete %s to start afresh)",
-			ckpt, se.Name, se.Checkpoint, se.Run, ckpt)
+		return usagef("train: --resume: %s was written with other settings: %s (use the same flags, or delete it to start afresh)",
+			ckpt, flagNames(se.Diffs))
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		if _, serr := os.Stat(ckpt); serr == nil {
 			fmt.Fprintf(g.stderr, "uqnn train: interrupted; checkpoint %s. Continue with the same command plus --resume.\n", ckpt)
 		}
 	}
 	return err
+}
+
+// flagNames spells the loop's own settings (seed, batch, epochs) as the flags that set them.
+func flagNames(diffs []string) string {
+	out := make([]string, len(diffs))
+	for i, d := range diffs {
+		out[i] = d
+		for _, n := range []string{"seed", "batch", "epochs"} {
+			if strings.HasPrefix(d, n+" ") {
+				out[i] = "--" + d
+			}
+		}
+	}
+	return strings.Join(out, "; ")
 }
 
 func modelName(o *trainOptions) string {

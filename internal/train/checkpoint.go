@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"sort"
+	"strings"
 
 	"github.com/uqnn/uqnn/internal/atomicfile"
 )
@@ -106,15 +107,15 @@ func (r *run) restore(ck *Checkpoint) error {
 	}
 	switch {
 	case ck.Seed != r.cfg.Seed:
-		return &SettingError{Name: "seed", Checkpoint: fmt.Sprint(ck.Seed), Run: fmt.Sprint(r.cfg.Seed)}
+		return newSettingError("seed", fmt.Sprint(ck.Seed), fmt.Sprint(r.cfg.Seed))
 	case ck.Batch != r.batch:
-		return &SettingError{Name: "batch", Checkpoint: fmt.Sprint(ck.Batch), Run: fmt.Sprint(r.batch)}
+		return newSettingError("batch", fmt.Sprint(ck.Batch), fmt.Sprint(r.batch))
 	case ck.TrainN != r.data.Train.N:
 		return mismatch("training set size", ck.TrainN, r.data.Train.N)
 	case ck.ValN != r.data.Val.N:
 		return mismatch("validation set size", ck.ValN, r.data.Val.N)
 	case ck.Epochs != r.cfg.Epochs:
-		return &SettingError{Name: "epochs", Checkpoint: fmt.Sprint(ck.Epochs), Run: fmt.Sprint(r.cfg.Epochs)}
+		return newSettingError("epochs", fmt.Sprint(ck.Epochs), fmt.Sprint(r.cfg.Epochs))
 	case len(ck.Names) != len(r.params) || len(ck.Values) != len(r.params):
 		return mismatch("parameter count", len(ck.Names), len(r.params))
 	case ck.Epoch < 0 || ck.Epoch > ck.Epochs || ck.Step < 0 || ck.Pos < 0 || ck.Pos%r.batch != 0 || ck.Pos > r.data.Train.N:
@@ -172,15 +173,17 @@ func (r *run) restore(ck *Checkpoint) error {
 	return nil
 }
 
-// SettingError is a resume refused because a setting that changes the result differs from the
+// SettingError is a resume refused because settings that change the result differ from the
 // checkpoint's. It matches ErrBadCheckpoint with errors.Is.
 type SettingError struct {
-	Name            string // the setting, as Config.Settings names it (the CLI uses flag names)
+	Name            string // the first differing setting (sorted), as Config.Settings names it
 	Checkpoint, Run string // its value in the checkpoint and in this run ("" when absent)
+	// Diffs lists every differing setting as "name checkpoint-value → run-value".
+	Diffs []string
 }
 
 func (e *SettingError) Error() string {
-	return fmt.Sprintf("%v: it was written with %s %s; this run has %s (resume with the same settings, or start afresh)", ErrBadCheckpoint, e.Name, orNone(e.Checkpoint), orNone(e.Run))
+	return fmt.Sprintf("%v: it was written with other settings: %s (resume with the same settings, or start afresh)", ErrBadCheckpoint, strings.Join(e.Diffs, "; "))
 }
 
 // Is makes errors.Is(err, ErrBadCheckpoint) true.
@@ -193,7 +196,15 @@ func orNone(s string) string {
 	return s
 }
 
-// compareSettings names the first setting (in sorted order) that differs.
+func settingDiff(name, ck, run string) string {
+	return fmt.Sprintf("%s %s in the checkpoint, %s now", name, orNone(ck), orNone(run))
+}
+
+func newSettingError(name, ck, run string) *SettingError {
+	return &SettingError{Name: name, Checkpoint: ck, Run: run, Diffs: []string{settingDiff(name, ck, run)}}
+}
+
+// compareSettings names every setting that differs (sorted).
 func compareSettings(ck, run map[string]string) error {
 	keys := map[string]bool{}
 	for k := range ck {
@@ -207,10 +218,17 @@ func compareSettings(ck, run map[string]string) error {
 		names = append(names, k)
 	}
 	sort.Strings(names)
+	var e *SettingError
 	for _, k := range names {
 		if ck[k] != run[k] {
-			return &SettingError{Name: k, Checkpoint: ck[k], Run: run[k]}
+			if e == nil {
+				e = &SettingError{Name: k, Checkpoint: ck[k], Run: run[k]}
+			}
+			e.Diffs = append(e.Diffs, settingDiff(k, ck[k], run[k]))
 		}
 	}
-	return nil
+	if e == nil {
+		return nil
+	}
+	return e
 }
