@@ -79,10 +79,7 @@ func score[T float32 | float64](probs []T, k int, labels []uint8, bins int) (Sco
 		}
 		s.NLL -= math.Log(math.Max(float64(row[y]), ProbFloor))
 		c := float64(row[arg])
-		b := min(int(c*float64(bins)), bins-1) // bin (j/B, (j+1)/B]; confidence 1 goes to the last
-		if c*float64(bins) == float64(b) && b > 0 {
-			b-- // right-closed bins: a confidence exactly on an edge belongs to the lower bin
-		}
+		b := confidenceBin(c, bins)
 		conf[b] += c
 		acc[b] += hit
 		cnt[b]++
@@ -96,4 +93,15 @@ func score[T float32 | float64](probs []T, k int, labels []uint8, bins int) (Sco
 		}
 	}
 	return s, nil
+}
+
+// confidenceBin is the ECE bin of confidence c among bins equal-width bins: bin j is
+// (j/B, (j+1)/B], right-closed, so a confidence exactly on an edge belongs to the lower bin;
+// confidence 0 goes to the first.
+func confidenceBin(c float64, bins int) int {
+	b := min(int(c*float64(bins)), bins-1)
+	if c*float64(bins) == float64(b) && b > 0 {
+		b--
+	}
+	return max(b, 0)
 }

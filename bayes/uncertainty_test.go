@@ -202,3 +202,44 @@ func TestAUROCErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestReliabilityMatchesECE(t *testing.T) {
+	// Independent of the binning code: the ECE rebuilt from the bins equals Score's.
+	rng := rand.New(rand.NewPCG(5, 6))
+	n, k := 500, 4
+	probs := make([]float64, n*k)
+	labels := make([]uint8, n)
+	for i := range n {
+		var s float64
+		for c := range k {
+			v := math.Exp(2 * rng.NormFloat64())
+			probs[i*k+c] = v
+			s += v
+		}
+		for c := range k {
+			probs[i*k+c] /= s
+		}
+		labels[i] = uint8(rng.IntN(k))
+	}
+	probs[0], probs[1], probs[2], probs[3] = 0.5, 0.5, 0, 0 // a confidence exactly on an edge
+	sc, err := Score(probs, k, labels, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	bins, err := Reliability(probs, k, labels, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ece float64
+	var count int
+	for _, b := range bins {
+		ece += float64(b.Count) * math.Abs(b.Accuracy-b.Confidence) / float64(n)
+		count += b.Count
+		if b.Count > 0 && (b.Confidence <= b.Lo || b.Confidence > b.Hi) {
+			t.Errorf("bin (%g, %g] has mean confidence %g", b.Lo, b.Hi, b.Confidence)
+		}
+	}
+	if count != n || math.Abs(ece-sc.ECE) > exactTol {
+		t.Fatalf("bins hold %d examples with ECE %v; want %d, %v", count, ece, n, sc.ECE)
+	}
+}
