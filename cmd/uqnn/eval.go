@@ -9,6 +9,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/uqnn/uqnn/bayes"
 	"github.com/uqnn/uqnn/fixtures"
+	"github.com/uqnn/uqnn/internal/nn"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/pixel"
 )
@@ -34,17 +35,11 @@ func newEvalCmd(g *globals) *cobra.Command {
 		Short: "Accuracy, NLL, ECE and speed of an ONNX classifier on the MNIST test set",
 		Long: `Evaluates an ONNX image classifier on the first N MNIST test images: accuracy, mean negative
 log-likelihood (nats), expected calibration error (15 equal-width bins) and images/s.
+Free or fixed batch, NCHW, NHWC or flat input, logits or probabilities out all work as they are.
 
-Any MNIST-shaped classifier works as it is: free or fixed batch, NCHW [N,1,28,28], NHWC [N,28,28,1]
-or flat [N,784] input, logits (softmax applied) or probabilities out (detected and reported).
-
-Preprocessing maps a raw pixel x in 0..255 to the model input:
-  0..1    x/255              0..255  x
-  mnist   (x/255-0.1307)/0.3081      -1..1   x/127.5-1
-  scale=S,offset=O   x·S+O
-  auto    the model's own uqnn.preprocess metadata when it has it (uqnn train writes it);
-          otherwise scores each preset on --calib-n validation images (the last 5,000
-          training images, never the test set) and keeps the most accurate.`,
+--preprocess maps a raw pixel x in 0..255 to the model input: 0..1 (x/255), 0..255, mnist
+((x/255-0.1307)/0.3081), -1..1, scale=S,offset=O (x·S+O), or auto: the model's uqnn.preprocess
+metadata, else the preset most accurate on --calib-n validation images (never the test set).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.model = args[0]
@@ -120,7 +115,9 @@ func runEval(ctx context.Context, g *globals, o evalOptions) error {
 		probs, err = c.WithPreprocess(pp.Preprocess).Probs(ctx, raw, o.n)
 	case "gorgonia":
 		// The Gorgonia graph is built for any batch size, also for fixed-batch models.
-		probs, err = gorgoniaProbs(ctx, o.model, model, pp.Preprocess, raw, o.n, o.batch)
+		if probs, err = nn.Probs(ctx, model, pp.Preprocess, raw, o.n, m.Test.Dim(), o.batch); err != nil {
+			err = fmt.Errorf("%s: %w", o.model, err)
+		}
 	}
 	if err != nil {
 		return err
