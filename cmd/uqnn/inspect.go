@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -41,52 +40,10 @@ func newInspectCmd(g *globals) *cobra.Command {
 
 // inspectReport is what inspect prints; its JSON form is the --json document.
 type inspectReport struct {
-	UQNNVersion     string         `json:"uqnn_version"`
-	File            string         `json:"file"`
-	FileBytes       int64          `json:"file_bytes"` // model file plus external data files
-	ExternalFiles   []string       `json:"external_files,omitempty"`
-	Producer        string         `json:"producer"`
-	ProducerVersion string         `json:"producer_version"`
-	IRVersion       int64          `json:"ir_version"`
-	Opsets          []inspectOpset `json:"opsets"`
-	Inputs          []inspectValue `json:"inputs"`
-	Outputs         []inspectValue `json:"outputs"`
-	ShapeBatch      int            `json:"shape_batch"`           // batch size of the inferred node shapes
-	ShapeError      string         `json:"shape_error,omitempty"` // why shapes could not be inferred
-	Nodes           []inspectNode  `json:"nodes"`
-	Params          []inspectParam `json:"params"`
-	Constants       []inspectParam `json:"constants"` // non-float initializers (shapes, indices)
-	TotalParams     int64          `json:"total_params"`
-	TotalNonZeros   int64          `json:"total_nonzeros"`
-}
-
-type inspectOpset struct {
-	Domain  string `json:"domain"`
-	Version int64  `json:"version"`
-}
-
-type inspectValue struct {
-	Name  string `json:"name"`
-	DType string `json:"dtype"`
-	Shape []any  `json:"shape"` // ints, or the symbolic name of a free dimension ("?" if unnamed)
-}
-
-type inspectNode struct {
-	Name    string   `json:"name"`
-	Op      string   `json:"op"`
-	Domain  string   `json:"domain,omitempty"`
-	Inputs  []string `json:"inputs"`
-	Outputs []string `json:"outputs"`
-	// OutputShapes are the inferred static shapes of Outputs at ShapeBatch (nil if unknown).
-	OutputShapes [][]int64 `json:"output_shapes"`
-}
-
-type inspectParam struct {
-	Name     string  `json:"name"`
-	DType    string  `json:"dtype"`
-	Shape    []int64 `json:"shape"`
-	Count    int64   `json:"count"`
-	NonZeros int64   `json:"nonzeros"`
+	UQNNVersion string `json:"uqnn_version"`
+	File        string `json:"file"`
+	FileBytes   int64  `json:"file_bytes"` // model file plus external data files
+	onnxio.Summary
 }
 
 // runInspect loads opts.Model and prints its summary.
@@ -99,9 +56,7 @@ func runInspect(ctx context.Context, opts inspectOptions) error {
 		return err
 	}
 	if opts.JSON {
-		enc := json.NewEncoder(opts.Stdout)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return writeJSON(opts.Stdout, rep)
 	}
 	return rep.print(opts.Stdout)
 }
@@ -111,10 +66,7 @@ func inspectModel(path string) (*inspectReport, error) {
 	if err != nil {
 		return nil, err
 	}
-	rep := &inspectReport{
-		UQNNVersion: version, File: path, ExternalFiles: m.ExternalFiles(),
-		Producer: m.Producer, ProducerVersion: m.ProducerVersion, IRVersion: m.IRVersion,
-	}
+	rep := &inspectReport{UQNNVersion: version, File: path, Summary: onnxio.Summarize(m)}
 	for _, f := range append([]string{path}, rep.ExternalFiles...) {
 		st, err := os.Stat(f)
 		if err != nil {
@@ -122,80 +74,7 @@ func inspectModel(path string) (*inspectReport, error) {
 		}
 		rep.FileBytes += st.Size()
 	}
-	for _, o := range m.Opsets {
-		d := o.Domain
-		if d == "" {
-			d = "ai.onnx"
-		}
-		rep.Opsets = append(rep.Opsets, inspectOpset{Domain: d, Version: o.Version})
-	}
-	for _, v := range m.Graph.DataInputs() {
-		rep.Inputs = append(rep.Inputs, valueOf(v))
-	}
-	for _, v := range m.Graph.Outputs {
-		rep.Outputs = append(rep.Outputs, valueOf(v))
-	}
-	rep.ShapeBatch = 1
-	if !onnxio.FreeBatch(m) {
-		rep.ShapeBatch = 0 // the model's own
-	}
-	shapes, err := onnxio.InferShapes(m, rep.ShapeBatch)
-	if err != nil {
-		rep.ShapeError = err.Error()
-	}
-	for _, n := range m.Graph.Nodes {
-		in := inspectNode{Name: n.Name, Op: n.Op, Domain: n.Domain, Inputs: n.Inputs, Outputs: n.Outputs}
-		for _, o := range n.Outputs {
-			in.OutputShapes = append(in.OutputShapes, shapes[o])
-		}
-		rep.Nodes = append(rep.Nodes, in)
-	}
-	for _, t := range m.Graph.Initializers {
-		p := inspectParam{Name: t.Name, DType: t.DType.String(), Shape: t.Dims, Count: t.NumElements()}
-		if p.Shape == nil {
-			p.Shape = []int64{}
-		}
-		switch t.DType {
-		case onnxio.Float:
-			for _, x := range t.Float32 {
-				if x != 0 {
-					p.NonZeros++
-				}
-			}
-			rep.Params = append(rep.Params, p)
-			rep.TotalParams += p.Count
-			rep.TotalNonZeros += p.NonZeros
-		case onnxio.Int64:
-			for _, x := range t.Int64 {
-				if x != 0 {
-					p.NonZeros++
-				}
-			}
-			rep.Constants = append(rep.Constants, p)
-		default:
-			p.NonZeros = -1 // not counted for other types
-			rep.Constants = append(rep.Constants, p)
-		}
-	}
 	return rep, nil
-}
-
-func valueOf(v *onnxio.ValueInfo) inspectValue {
-	iv := inspectValue{Name: v.Name, DType: v.DType.String(), Shape: []any{}}
-	if !v.Tensor {
-		iv.DType = "non-tensor"
-	}
-	for _, d := range v.Shape {
-		switch {
-		case d.Value >= 0:
-			iv.Shape = append(iv.Shape, d.Value)
-		case d.Param != "":
-			iv.Shape = append(iv.Shape, d.Param)
-		default:
-			iv.Shape = append(iv.Shape, "?")
-		}
-	}
-	return iv
 }
 
 func shapeString(s []any) string {
