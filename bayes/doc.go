@@ -1,8 +1,43 @@
-// Package bayes holds what uqnn says about uncertainty: the metrics computed from one network's
-// or an ensemble's predictive probabilities (accuracy, negative log-likelihood, expected
-// calibration error, predictive entropy, mutual information, AUROC), and the samplers that draw
-// the ensembles.
+// Package bayes holds what uqnn says about uncertainty: the samplers that draw ensembles
+// (PSGLD, BAOAB, both train.Steppers run by train's one loop), the ensemble's per-example
+// uncertainty and set-level scores, and the ensemble.onnx builder.
 //
-// Data model: probabilities are row-major n×k float32 slices (n examples, k classes); labels are
-// n class indices. Metrics never modify their inputs.
+// # API
+//
+//	st := &bayes.PSGLD{Temperature: 1}             // or &bayes.BAOAB{Friction: γ}
+//	train.Loop(ctx, net, data, st, cfg, train.L2Prior(1/(N·σ²)), record)
+//	r, err := bayes.Combine(memberProbs, k)        // Probs, Entropy, ExpectedEntropy, MI, VariationRatio, Vote
+//	s, err := r.Score(labels, 0)                   // accuracy, NLL, Brier, ECE
+//	wrong, _ := r.Wrong(labels); auc, err := bayes.AUROC(r.MI, wrong)
+//	bins, err := bayes.Reliability(r.Probs, k, labels, 0)
+//	m, err := bayes.EnsembleGraph(members, logits) // outputs probs, entropy, mutual_information
+//
+// # Conventions
+//
+// Temperature: a sampler at temperature T targets exp(−U(θ)/T), U the full-data negative log
+// posterior (−Σᵢ log p(yᵢ|xᵢ,θ) − log prior). T = 1 is the Bayes posterior of the full-data
+// likelihood; T < 1 is a cold posterior (sharper: for a Gaussian posterior the covariance is
+// T times the posterior's); T = 0 in a Config field means the default 1.
+//
+// Gradients: the loop hands a Stepper the gradient of the MEAN minibatch loss plus the prior's
+// share (one hook, train.L2Prior: decay = 1/(N·σ²) for a N(0, σ²) prior over N images), an
+// unbiased estimate of ∇U/N. Samplers scale by N = StepInfo.N and never add a prior of their
+// own. pSGLD's h is a learning rate on that gradient (Langevin time h/N per step); BAOAB's h is
+// a time step with unit mass (force −N·g). Both doc comments derive the scaling, and the
+// analytic tests check it on Bayesian linear regression.
+//
+// # Data model
+//
+// Member probabilities are row-major n×k float32 slices, one per member, as models emit them;
+// everything computed from them is float64. Labels are n class indices. Metrics never modify
+// their inputs. Entropies are in nats with 0·log 0 = 0; MI is clamped at 0 against rounding.
+//
+// # Invariants
+//
+//   - A NaN, infinite or negative probability is an error naming the member, example (image)
+//     and class, never a panic.
+//   - Sampler state (momenta, preconditioners, counters, the pending half-kick) is serialised
+//     exactly, so train.Resume continues bit-identically; noise comes only from StepInfo.Rand.
+//   - EnsembleGraph's outputs equal Combine on the members' outputs (within float32 rounding,
+//     checked with onnxruntime); it keeps the members' opset so their nodes keep their meaning.
 package bayes

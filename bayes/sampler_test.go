@@ -127,19 +127,8 @@ func regData() train.Data {
 	return train.Data{Train: s, Val: train.Set{Rows: 1, Cols: 2}, Scale: 1}
 }
 
-// priorHook adds the Gaussian prior's share decay·θ, decay = 1/(N·σ²), to the mean-loss
-// gradient, as train's shared prior hook does.
-func priorHook() train.Hook {
-	decay := float32(1 / (regN * regPrior * regPrior))
-	return train.Hook{AfterGrad: func(_ context.Context, s *train.State) error {
-		for _, p := range s.Params {
-			for i := range p.Grad {
-				p.Grad[i] += decay * p.Value[i]
-			}
-		}
-		return nil
-	}}
-}
+// priorHook is train's one prior hook for the N(0, σ²) prior: decay = 1/(N·σ²).
+func priorHook() train.Hook { return train.L2Prior(1 / (regN * regPrior * regPrior)) }
 
 // chain is one sampler run: the parameters after every step past burn-in, and per step the
 // stepper's diagnostics where it has them.
