@@ -22,9 +22,12 @@ const extTileElems = 1 << 16
 // (measured: zoo conv2 at 99K elements gains from it, LeNet-5 conv2 at 235K loses 2.5x).
 const extAdjointElems = 1 << 17
 
+// noExt turns the extended-width path off (tests and benchmarks compare the two paths).
+var noExt bool
+
 // fast reports whether the extended-width path applies to g.
 func (g ConvGeom) fast() bool {
-	return g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1 &&
+	return !noExt && g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1 &&
 		g.PadT < g.KH && g.PadB < g.KH && g.PadL < g.KW && g.PadR < g.KW
 }
 

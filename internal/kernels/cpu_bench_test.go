@@ -2,8 +2,11 @@ package kernels
 
 import (
 	"math/rand/v2"
+	"runtime"
+	"sort"
 	"syscall"
 	"testing"
+	"unsafe"
 )
 
 // cpuMillis is the process's user+system CPU time: under a shared machine it varies far less
@@ -67,5 +70,68 @@ func BenchmarkPoolCPU(b *testing.B) {
 			}
 			b.ReportMetric((cpuMillis()-t0)/float64(b.N), "cpu-ms/op")
 		})
+	}
+}
+
+// threadCPU is the calling thread's CPU time in seconds (CLOCK_THREAD_CPUTIME_ID, nanosecond
+// resolution): with the goroutine locked to its thread and one worker, it measures a kernel's
+// own work even on a machine that other processes keep busy.
+func threadCPU() float64 {
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 3 /* CLOCK_THREAD_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0)
+	return float64(ts.Nano()) / 1e9
+}
+
+// BenchmarkConvPathsCPU compares, in one thread's CPU time, the extended-width and the
+// im2col paths of every pass of the reference nets' convolutions at batch 64.
+func BenchmarkConvPathsCPU(b *testing.B) {
+	defer SetThreads(Threads())
+	SetThreads(1)
+	for _, tc := range []struct {
+		name string
+		x, w [4]int
+		pad  int
+	}{
+		{"zoo1", [4]int{64, 1, 28, 28}, [4]int{8, 1, 5, 5}, 2},
+		{"zoo2", [4]int{64, 8, 14, 14}, [4]int{16, 8, 5, 5}, 2},
+		{"lenet1", [4]int{64, 1, 28, 28}, [4]int{20, 1, 5, 5}, 0},
+		{"lenet2", [4]int{64, 20, 12, 12}, [4]int{50, 20, 5, 5}, 0},
+	} {
+		for _, ext := range []bool{true, false} {
+			p := tc.pad
+			g, err := NewConvGeom(tc.x, tc.w, [4]int{p, p, p, p}, [2]int{1, 1}, [2]int{1, 1})
+			if err != nil {
+				b.Fatal(err)
+			}
+			r := rand.New(rand.NewPCG(1, 2))
+			x, w, bias := randSlice[float32](r, g.XSize()), randSlice[float32](r, g.WSize()), randSlice[float32](r, g.M)
+			y, dx, dw, db := make([]float32, g.YSize()), make([]float32, g.XSize()), make([]float32, g.WSize()), make([]float32, g.M)
+			c := NewConv[float32](g)
+			path := map[bool]string{true: "ext", false: "im2col"}[ext]
+			for _, pass := range []struct {
+				name string
+				fn   func()
+			}{
+				{"forward", func() { c.Forward(x, w, bias, y) }},
+				{"data", func() { c.BackwardData(w, y, dx) }},
+				{"filter", func() { c.Forward(x, w, bias, y); c.BackwardFilterReuse(x, y, dw, db) }},
+			} {
+				b.Run(tc.name+"/"+pass.name+"/"+path, func(b *testing.B) {
+					noExt = !ext
+					defer func() { noExt = false }()
+					runtime.LockOSThread()
+					defer runtime.UnlockOSThread()
+					pass.fn()
+					ts := make([]float64, 0, b.N)
+					for b.Loop() {
+						t := threadCPU()
+						pass.fn()
+						ts = append(ts, threadCPU()-t)
+					}
+					sort.Float64s(ts)
+					b.ReportMetric(ts[len(ts)/2]*1e6, "cpu-us/op")
+				})
+			}
+		}
 	}
 }

@@ -1,25 +1,30 @@
 package kernels
 
-import "math"
+import (
+	"math"
+	"unsafe"
+)
 
 // ReLUForward writes max(x, 0) to y (0 for -0 and for NaNs with the sign bit set).
-// The loops are branchless: ReLU inputs have random signs, and a mispredicted branch per
-// element costs more than the arithmetic.
+// The loops are branchless and run on the values' bit patterns as integers: ReLU inputs have
+// random signs, so a branch per element mispredicts, and converting each value between
+// floating-point and integer registers cost more than the masking itself (the integer loop
+// takes about half the instructions).
 func ReLUForward[T Float](x, y []T) {
 	checkLen("relu y", len(y), len(x))
 	parallelFor(len(x), len(x), func(lo, hi int) {
 		switch xs := any(x[lo:hi]).(type) {
 		case []float32:
-			ys := any(y[lo:hi]).([]float32)
-			for i, v := range xs {
-				b := math.Float32bits(v)
-				ys[i] = math.Float32frombits(b &^ uint32(int32(b)>>31))
+			xb, yb := bits32(xs), bits32(any(y[lo:hi]).([]float32))
+			yb = yb[:len(xb)]
+			for i, b := range xb {
+				yb[i] = b &^ uint32(int32(b)>>31)
 			}
 		case []float64:
-			ys := any(y[lo:hi]).([]float64)
-			for i, v := range xs {
-				b := math.Float64bits(v)
-				ys[i] = math.Float64frombits(b &^ uint64(int64(b)>>63))
+			xb, yb := bits64(xs), bits64(any(y[lo:hi]).([]float64))
+			yb = yb[:len(xb)]
+			for i, b := range xb {
+				yb[i] = b &^ uint64(int64(b)>>63)
 			}
 		}
 	})
@@ -33,20 +38,35 @@ func ReLUBackward[T Float](y, dy, dx []T) {
 	parallelFor(len(y), len(y), func(lo, hi int) {
 		switch ys := any(y[lo:hi]).(type) {
 		case []float32:
-			dys, dxs := any(dy[lo:hi]).([]float32), any(dx[lo:hi]).([]float32)
-			for i, v := range ys {
+			yb, dyb, dxb := bits32(ys), bits32(any(dy[lo:hi]).([]float32)), bits32(any(dx[lo:hi]).([]float32))
+			dyb, dxb = dyb[:len(yb)], dxb[:len(yb)]
+			for i, v := range yb {
 				// For y >= 0, bits > 0 exactly when y > 0; -bits then has its sign bit set.
-				m := uint32(-int32(math.Float32bits(v)) >> 31)
-				dxs[i] = math.Float32frombits(math.Float32bits(dys[i]) & m)
+				dxb[i] = dyb[i] & uint32(-int32(v)>>31)
 			}
 		case []float64:
-			dys, dxs := any(dy[lo:hi]).([]float64), any(dx[lo:hi]).([]float64)
-			for i, v := range ys {
-				m := uint64(-int64(math.Float64bits(v)) >> 63)
-				dxs[i] = math.Float64frombits(math.Float64bits(dys[i]) & m)
+			yb, dyb, dxb := bits64(ys), bits64(any(dy[lo:hi]).([]float64)), bits64(any(dx[lo:hi]).([]float64))
+			dyb, dxb = dyb[:len(yb)], dxb[:len(yb)]
+			for i, v := range yb {
+				dxb[i] = dyb[i] & uint64(-int64(v)>>63)
 			}
 		}
 	})
+}
+
+// bits32 and bits64 view float slices as their IEEE bit patterns (no copy).
+func bits32(s []float32) []uint32 {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint32)(unsafe.Pointer(&s[0])), len(s))
+}
+
+func bits64(s []float64) []uint64 {
+	if len(s) == 0 {
+		return nil
+	}
+	return unsafe.Slice((*uint64)(unsafe.Pointer(&s[0])), len(s))
 }
 
 // AddRowVector adds b (length cols) to every row of the rows×cols matrix y.
