@@ -10,8 +10,6 @@ import (
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
-
-	"github.com/uqnn/uqnn/internal/train"
 )
 
 // Colours of the curves: training in blue, validation in orange (colour-blind safe pair).
@@ -23,7 +21,14 @@ var (
 // LearningCurves draws the curves as a PNG report figure: loss against epoch on a log scale on the left
 // (training minibatch loss, the running mean at each point, in blue; validation loss at epoch
 // ends in orange) and accuracy against epoch on the right (training subset and validation).
-func LearningCurves(pts []train.Point, title string) ([]byte, error) {
+// CurvePoint is one point of a learning curve (the fields of train.Point the figure draws).
+type CurvePoint struct {
+	Epoch, BatchLoss          float64
+	Evaluated                 bool
+	TrainAcc, ValLoss, ValAcc float64
+}
+
+func LearningCurves(pts []CurvePoint, title string) ([]byte, error) {
 	var batch, trainAcc, valLoss, valAcc plotter.XYs
 	// The loss axis is logarithmic: zero losses (no validation set, an exact fit) are left out.
 	for _, p := range pts {

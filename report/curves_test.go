@@ -5,14 +5,13 @@ import (
 	"image/png"
 	"testing"
 
-	"github.com/uqnn/uqnn/internal/train"
-)
+	)
 
 func TestLearningCurvesPNG(t *testing.T) {
-	pts := []train.Point{
-		{Epoch: 0.5, Step: 10, LR: 0.001, BatchLoss: 1.5},
-		{Epoch: 1, Step: 20, LR: 0.0009, BatchLoss: 0.8, Evaluated: true, TrainLoss: 0.7, TrainAcc: 0.8, ValLoss: 0.75, ValAcc: 0.79},
-		{Epoch: 2, Step: 40, LR: 0.0005, BatchLoss: 0.4, Evaluated: true, TrainLoss: 0.35, TrainAcc: 0.9, ValLoss: 0.4, ValAcc: 0.88},
+	pts := []CurvePoint{
+		{Epoch: 0.5, BatchLoss: 1.5},
+		{Epoch: 1, BatchLoss: 0.8, Evaluated: true, TrainAcc: 0.8, ValLoss: 0.75, ValAcc: 0.79},
+		{Epoch: 2, BatchLoss: 0.4, Evaluated: true, TrainAcc: 0.9, ValLoss: 0.4, ValAcc: 0.88},
 	}
 	b, err := LearningCurves(pts, "test")
 	if err != nil {
@@ -32,7 +31,7 @@ func TestLearningCurvesPNG(t *testing.T) {
 
 // The same points give the same bytes (no timestamps, fixed fonts).
 func TestLearningCurvesDeterministic(t *testing.T) {
-	pts := []train.Point{{Epoch: 1, Step: 20, BatchLoss: 0.8, Evaluated: true, TrainAcc: 0.97, ValLoss: 0.1, ValAcc: 0.98}}
+	pts := []CurvePoint{{Epoch: 1, BatchLoss: 0.8, Evaluated: true, TrainAcc: 0.97, ValLoss: 0.1, ValAcc: 0.98}}
 	a, err := LearningCurves(pts, "one epoch")
 	if err != nil {
 		t.Fatal(err)

@@ -8,12 +8,15 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/pixel"
+	"github.com/uqnn/uqnn/internal/train"
 	"github.com/uqnn/uqnn/onnxio"
+	"github.com/uqnn/uqnn/report"
 )
 
 // calibDefault is how many validation-split images `--preprocess auto` scores each preset on.
@@ -153,4 +156,56 @@ func checkCheckpoint(ckpt string, resume bool, run string) error {
 		return usagef("checkpoint %s exists from an interrupted run; continue it with --resume, or delete it to start afresh", ckpt)
 	}
 	return nil
+}
+
+// samePath reports whether a and b name the same file (the same inode when both exist, else
+// the same absolute path).
+func samePath(a, b string) bool {
+	sa, errA := os.Stat(a)
+	sb, errB := os.Stat(b)
+	if errA == nil && errB == nil {
+		return os.SameFile(sa, sb)
+	}
+	pa, _ := filepath.Abs(a)
+	pb, _ := filepath.Abs(b)
+	return pa == pb
+}
+
+// resumeError explains an interrupted run (checkpoint and how to resume) and turns a resume with
+// other settings into a usage error naming the flag.
+func resumeError(g *globals, err error, ckpt string) error {
+	var se *train.SettingError
+	switch {
+	case errors.As(err, &se):
+		return usagef("--resume: %s was written with other settings: %s (use the same flags, or delete it to start afresh)",
+			ckpt, flagNames(se.Diffs))
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		if _, serr := os.Stat(ckpt); serr == nil {
+			fmt.Fprintf(g.stderr, "uqnn: interrupted; checkpoint %s. Continue with the same command plus --resume.\n", ckpt)
+		}
+	}
+	return err
+}
+
+// flagNames spells the loop's own settings (seed, batch, epochs) as the flags that set them.
+func flagNames(diffs []string) string {
+	out := make([]string, len(diffs))
+	for i, d := range diffs {
+		out[i] = d
+		for _, n := range []string{"seed", "batch", "epochs"} {
+			if strings.HasPrefix(d, n+" ") {
+				out[i] = "--" + d
+			}
+		}
+	}
+	return strings.Join(out, "; ")
+}
+
+// curvesPNG draws the learning curves of a training run.
+func curvesPNG(curves []train.Point, title string) ([]byte, error) {
+	pts := make([]report.CurvePoint, len(curves))
+	for i, c := range curves {
+		pts[i] = report.CurvePoint{Epoch: c.Epoch, BatchLoss: c.BatchLoss, Evaluated: c.Evaluated, TrainAcc: c.TrainAcc, ValLoss: c.ValLoss, ValAcc: c.ValAcc}
+	}
+	return report.LearningCurves(pts, title)
 }

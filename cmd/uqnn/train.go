@@ -1,9 +1,7 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,13 +9,11 @@ import (
 
 	"github.com/spf13/cobra"
 	"github.com/uqnn/uqnn/fixtures"
-	"github.com/uqnn/uqnn/internal/atomicfile"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/seed"
 	"github.com/uqnn/uqnn/internal/train"
 	"github.com/uqnn/uqnn/onnxio"
-	"github.com/uqnn/uqnn/report"
 )
 
 // Defaults of `uqnn train` (measured on LeNet-5, seeds 1, 2, 3: test accuracy 99.39%, 99.31%,
@@ -87,49 +83,19 @@ same output, bit for bit.`,
 	return c
 }
 
-// trainScores are loss (mean cross-entropy, nats) and accuracy on one split.
-type trainScores struct {
-	Images   int     `json:"images"`
-	Loss     float64 `json:"loss"`
-	Accuracy float64 `json:"accuracy"`
-}
-
 // trainReport is what `uqnn train --json` prints.
 type trainReport struct {
-	Tool         string         `json:"tool"`
-	Version      string         `json:"version"`
-	Seed         uint64         `json:"seed"`
-	Arch         string         `json:"arch,omitempty"`
-	Init         string         `json:"init,omitempty"`
-	Output       string         `json:"output"`
-	CurvesCSV    string         `json:"curves_csv"`
-	CurvesPNG    string         `json:"curves_png"`
-	Params       int            `json:"params"`
-	Optimizer    string         `json:"optimizer"`
-	LR           float64        `json:"lr"`
-	Schedule     string         `json:"schedule"`
-	Batch        int            `json:"batch"`
-	Epochs       int            `json:"epochs"`
-	Steps        int            `json:"steps"`
-	Resumed      bool           `json:"resumed"`
-	Preprocess   pixel.Resolved `json:"preprocess"`
-	Data         string         `json:"data"`
-	Train        trainScores    `json:"train"` // the first 5,000 training images, at the end
-	Validation   trainScores    `json:"validation"`
-	Test         trainScores    `json:"test"`
-	Seconds      float64        `json:"seconds"`
-	ImagesPerSec float64        `json:"images_per_sec"`
-}
-
-// trainPaths are the files one run writes, all beside OUT.
-type trainPaths struct{ out, csv, png, ckpt string }
-
-func pathsFor(out string) trainPaths {
-	base := strings.TrimSuffix(out, filepath.Ext(out))
-	if filepath.Ext(out) != ".onnx" {
-		base = out
-	}
-	return trainPaths{out: out, csv: base + ".curves.csv", png: base + ".curves.png", ckpt: base + ".ckpt"}
+	Tool       string         `json:"tool"`
+	Version    string         `json:"version"`
+	Seed       uint64         `json:"seed"`
+	Arch       string         `json:"arch,omitempty"`
+	Init       string         `json:"init,omitempty"`
+	Output     string         `json:"output"`
+	CurvesCSV  string         `json:"curves_csv"`
+	CurvesPNG  string         `json:"curves_png"`
+	Preprocess pixel.Resolved `json:"preprocess"`
+	Data       string         `json:"data"`
+	train.Summary
 }
 
 func (o *trainOptions) check() error {
@@ -138,49 +104,18 @@ func (o *trainOptions) check() error {
 		return usagef("train: -o OUT.onnx is required")
 	case o.init != "" && o.archSet:
 		return usagef("train: give --arch or --init, not both")
-	case o.init != "" && sameTrainFile(o.init, o.out):
+	case o.init != "" && samePath(o.init, o.out):
 		return usagef("train: -o %s would overwrite the --init model; choose another output", o.out)
-	case o.epochs < 1:
-		return usagef("train: --epochs %d: want at least 1", o.epochs)
-	case o.batch < 1:
-		return usagef("train: --batch %d: want at least 1", o.batch)
-	case o.lr < 0:
-		return usagef("train: --lr %g: want a positive rate", o.lr)
-	case o.wd < 0:
-		return usagef("train: --weight-decay %g: want ≥ 0", o.wd)
-	case o.momentum < 0 || o.momentum >= 1:
-		return usagef("train: --momentum %g: want 0 ≤ momentum < 1", o.momentum)
-	case o.curvesEvery < 0:
-		return usagef("train: --curves-every %d: want ≥ 0", o.curvesEvery)
-	case o.schedule != "cosine" && o.schedule != "constant":
-		return usagef("train: --schedule %q: want cosine or constant", o.schedule)
 	}
 	if _, ok := fixtures.Archs[o.arch]; !ok && o.init == "" {
 		return usagef("train: --arch %q: want one of %s", o.arch, strings.Join(fixtures.ArchNames(), ", "))
 	}
-	switch o.optimizer {
-	case "adam", "sgd":
-	default:
-		return usagef("train: --optimizer %q: want adam or sgd", o.optimizer)
-	}
-	if pp, auto, err := pixel.Parse(o.preprocess); err != nil {
+	if _, auto, err := pixel.Parse(o.preprocess); err != nil {
 		return usagef("train: %v", err)
 	} else if auto && o.preprocess != "" && o.init == "" {
-		_ = pp
 		return usagef("train: --preprocess auto needs a trained model (--init); an untrained --arch has no preference")
 	}
 	return nil
-}
-
-func sameTrainFile(a, b string) bool {
-	sa, errA := os.Stat(a)
-	sb, errB := os.Stat(b)
-	if errA == nil && errB == nil {
-		return os.SameFile(sa, sb)
-	}
-	pa, _ := filepath.Abs(a)
-	pb, _ := filepath.Abs(b)
-	return pa == pb
 }
 
 // trainModel loads --init or builds --arch.
@@ -215,25 +150,33 @@ func trainPreprocess(ctx context.Context, g *globals, o *trainOptions, m *onnxio
 }
 
 func runTrain(ctx context.Context, g *globals, o trainOptions) error {
+	job := train.Job{
+		Optimizer: o.optimizer, LR: o.lr, FineTune: o.init != "", Momentum: o.momentum, WeightDecay: o.wd, Schedule: o.schedule,
+		Fit: train.FitConfig{Config: train.Config{Epochs: o.epochs, Batch: o.batch, Seed: o.seed,
+			CurvesEvery: o.curvesEvery, Checkpoint: train.PathsFor(o.out).Checkpoint}, Resume: o.resume},
+		Hooks: o.hooks,
+	}
 	if err := o.check(); err != nil {
 		return err
 	}
-	paths := pathsFor(o.out)
-	if err := checkOutputs(paths.out, paths.csv, paths.png); err != nil {
+	if err := job.Validate(); err != nil {
+		return usagef("train: %v", err)
+	}
+	paths := train.PathsFor(o.out)
+	if err := checkOutputs(paths.Model, paths.CSV, paths.PNG); err != nil {
 		return err
 	}
-	if err := checkCheckpoint(paths.ckpt, o.resume, "-o "+o.out); err != nil {
+	if err := checkCheckpoint(paths.Checkpoint, o.resume, "-o "+o.out); err != nil {
 		return err
 	}
 	mn, err := loadMNIST(o.data)
 	if err != nil {
 		return err
 	}
-	m, err := trainModel(&o)
-	if err != nil {
+	if job.Model, err = trainModel(&o); err != nil {
 		return err
 	}
-	pp, err := trainPreprocess(ctx, g, &o, m, mn)
+	pp, err := trainPreprocess(ctx, g, &o, job.Model, mn)
 	if err != nil {
 		return err
 	}
@@ -247,48 +190,32 @@ func runTrain(ctx context.Context, g *globals, o trainOptions) error {
 	if tr.N < o.batch {
 		return usagef("train: --batch %d is larger than the %d training images", o.batch, tr.N)
 	}
-	testN := o.testN
-	if testN <= 0 || testN > mn.Test.N {
-		testN = mn.Test.N
-	}
-	job := train.Job{
-		Model: m, Data: train.Data{Train: *tr, Val: *val, Scale: pp.Scale, Offset: pp.Offset}, Test: *mn.Test.Slice(0, testN),
-		Optimizer: o.optimizer, LR: o.lr, FineTune: o.init != "", Momentum: o.momentum, WeightDecay: o.wd, Schedule: o.schedule,
-		Fit: train.FitConfig{Config: train.Config{Epochs: o.epochs, Batch: o.batch, Seed: o.seed,
-			CurvesEvery: o.curvesEvery, Checkpoint: paths.ckpt}, Resume: o.resume},
-		Hooks: o.hooks,
+	job.Data = train.Data{Train: *tr, Val: *val, Scale: pp.Scale, Offset: pp.Offset}
+	job.Test = *mn.Test.Slice(0, min(max(o.testN, 0), mn.Test.N))
+	if o.testN <= 0 {
+		job.Test = *mn.Test
 	}
 	if !g.quiet {
 		job.Hooks = append(job.Hooks, train.Progress(g.stderr, isTerminal(g.stderr), o.epochs))
 	}
 	res, err := job.Run(ctx)
 	if err != nil {
-		return trainError(g, err, paths.ckpt)
+		return resumeError(g, err, paths.Checkpoint)
 	}
 	defer res.Close()
-	pp.Preprocess.Store(res.Model)
-	if err := res.Model.Save(paths.out, onnxio.SaveOptions{}); err != nil {
-		return fmt.Errorf("train: %w", err)
+	png, err := curvesPNG(res.Result.Curves, filepath.Base(modelName(&o)))
+	if err != nil {
+		return err
 	}
-	if err := writeCurves(paths, res.Result.Curves, modelName(&o)); err != nil {
+	if err := res.Save(paths, pp.Preprocess, png); err != nil {
 		return err
 	}
 	// The checkpoint belonged to this (resumed) run; the complete run supersedes it.
-	if err := os.Remove(paths.ckpt); err != nil && !os.IsNotExist(err) {
+	if err := os.Remove(paths.Checkpoint); err != nil && !os.IsNotExist(err) {
 		return fmt.Errorf("train: removing the finished run's checkpoint: %w", err)
 	}
-	last := res.Result.Curves[len(res.Result.Curves)-1]
-	rep := trainReport{
-		Tool: "uqnn train", Version: version, Seed: o.seed, Output: paths.out,
-		CurvesCSV: paths.csv, CurvesPNG: paths.png, Params: res.Params,
-		Optimizer: o.optimizer, LR: res.LR, Schedule: o.schedule, Batch: o.batch,
-		Epochs: res.Result.Epochs, Steps: res.Result.Steps, Resumed: o.resume, Preprocess: pp, Data: mn.Dir,
-		Train:        trainScores{Images: min(train.DefaultEvalTrain, tr.N), Loss: last.TrainLoss, Accuracy: last.TrainAcc},
-		Validation:   trainScores{Images: val.N, Loss: last.ValLoss, Accuracy: last.ValAcc},
-		Test:         trainScores{Images: testN, Loss: res.TestLoss, Accuracy: res.TestAcc},
-		Seconds:      res.Result.Seconds,
-		ImagesPerSec: res.Result.ImagesPerSecond(),
-	}
+	rep := trainReport{Tool: "uqnn train", Version: version, Seed: o.seed, Output: paths.Model,
+		CurvesCSV: paths.CSV, CurvesPNG: paths.PNG, Preprocess: pp, Data: mn.Dir, Summary: res.Summary(&job)}
 	if o.init != "" {
 		rep.Init = o.init
 	} else {
@@ -298,45 +225,15 @@ func runTrain(ctx context.Context, g *globals, o trainOptions) error {
 		return writeJSON(g.stdout, rep)
 	}
 	fmt.Fprintf(g.stdout, "wrote %s (%s, %d parameters, %d epochs, %d steps, %.0f images/s)\n",
-		paths.out, modelName(&o), rep.Params, rep.Epochs, rep.Steps, rep.ImagesPerSec)
+		paths.Model, modelName(&o), rep.Params, rep.Epochs, rep.Steps, rep.ImagesPerSec)
 	for _, s := range []struct {
 		name string
-		sc   trainScores
+		sc   train.Scores
 	}{{"train", rep.Train}, {"validation", rep.Validation}, {"test", rep.Test}} {
 		fmt.Fprintf(g.stdout, "%-10s (%5d images)  loss %.4f  accuracy %.2f%%\n", s.name, s.sc.Images, s.sc.Loss, 100*s.sc.Accuracy)
 	}
-	fmt.Fprintf(g.stdout, "curves     %s, %s\n", paths.csv, paths.png)
+	fmt.Fprintf(g.stdout, "curves     %s, %s\n", paths.CSV, paths.PNG)
 	return nil
-}
-
-// trainError explains an interrupted run (checkpoint and how to resume) and turns a resume with
-// other settings into a usage error naming the flag.
-func trainError(g *globals, err error, ckpt string) error {
-	var se *train.SettingError
-	switch {
-	case errors.As(err, &se):
-		return usagef("train: --resume: %s was written with other settings: %s (use the same flags, or delete it to start afresh)",
-			ckpt, flagNames(se.Diffs))
-	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
-		if _, serr := os.Stat(ckpt); serr == nil {
-			fmt.Fprintf(g.stderr, "uqnn train: interrupted; checkpoint %s. Continue with the same command plus --resume.\n", ckpt)
-		}
-	}
-	return err
-}
-
-// flagNames spells the loop's own settings (seed, batch, epochs) as the flags that set them.
-func flagNames(diffs []string) string {
-	out := make([]string, len(diffs))
-	for i, d := range diffs {
-		out[i] = d
-		for _, n := range []string{"seed", "batch", "epochs"} {
-			if strings.HasPrefix(d, n+" ") {
-				out[i] = "--" + d
-			}
-		}
-	}
-	return strings.Join(out, "; ")
 }
 
 func modelName(o *trainOptions) string {
@@ -344,22 +241,4 @@ func modelName(o *trainOptions) string {
 		return o.init
 	}
 	return o.arch
-}
-
-func writeCurves(p trainPaths, pts []train.Point, title string) error {
-	var buf bytes.Buffer
-	if err := train.WriteCSV(&buf, pts); err != nil {
-		return err
-	}
-	png, err := report.LearningCurves(pts, filepath.Base(title))
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(p.csv, buf.Bytes()); err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	if err := atomicfile.WriteFile(p.png, png); err != nil {
-		return fmt.Errorf("train: %w", err)
-	}
-	return nil
 }

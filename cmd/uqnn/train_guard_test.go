@@ -44,7 +44,7 @@ func TestTrainResumeChecksEveryFlag(t *testing.T) {
 	if err := runTrain(ctx, &globals{stdout: new(bytes.Buffer), stderr: new(bytes.Buffer)}, o); exitCode(err) != exitInterrupted {
 		t.Fatalf("interrupted run: %v", err)
 	}
-	ckpt := pathsFor(o.out).ckpt
+	ckpt := train.PathsFor(o.out).Checkpoint
 	o.hooks = nil
 	for flag, change := range map[string]func(*trainOptions){
 		"--lr":           func(o *trainOptions) { o.lr = 5e-3 },

@@ -117,7 +117,7 @@ func TestTrainDeterministicAndResume(t *testing.T) {
 	if !errors.Is(err, context.Canceled) || exitCode(err) != exitInterrupted {
 		t.Fatalf("interrupted run: err = %v (exit %d); want context.Canceled, exit %d", err, exitCode(err), exitInterrupted)
 	}
-	ckpt := pathsFor(oi.out).ckpt
+	ckpt := train.PathsFor(oi.out).Checkpoint
 	if _, err := os.Stat(ckpt); err != nil || !strings.Contains(stderr.String(), "--resume") {
 		t.Fatalf("no checkpoint %s (%v) or no resume hint in stderr:\n%s", ckpt, err, stderr.String())
 	}
@@ -145,7 +145,7 @@ func TestTrainDeterministicAndResume(t *testing.T) {
 // onnxruntime: float32 sums in a different order can flip a near-tie.
 const ortFlips = 2
 
-func checkORTAccuracy(t *testing.T, path string, pp pixel.Preprocess, want trainScores) {
+func checkORTAccuracy(t *testing.T, path string, pp pixel.Preprocess, want train.Scores) {
 	t.Helper()
 	m := testenv.MNIST(t)
 	c, err := ort.Open(path, pp, ort.Options{Height: 28, Width: 28, Threads: 1})
@@ -247,7 +247,7 @@ func TestTrainCtrlCWritesCheckpoint(t *testing.T) {
 	if !errors.As(err, &ee) || ee.ExitCode() != exitInterrupted {
 		t.Fatalf("exit: %v; want code %d\nstderr:\n%s", err, exitInterrupted, log.String())
 	}
-	if _, err := train.ReadCheckpoint(pathsFor(out).ckpt); err != nil {
+	if _, err := train.ReadCheckpoint(train.PathsFor(out).Checkpoint); err != nil {
 		t.Errorf("checkpoint: %v", err)
 	}
 	if !strings.Contains(log.String(), "--resume") {

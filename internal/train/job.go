@@ -1,11 +1,17 @@
 package train
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"hash/fnv"
+	"math"
+	"path/filepath"
 	"strconv"
+	"strings"
 
+	"github.com/uqnn/uqnn/internal/atomicfile"
+	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
@@ -69,12 +75,12 @@ func (j *Job) Stepper() (Stepper, float64, error) {
 func (j *Job) settings(lr float64) map[string]string {
 	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
 	s := map[string]string{
-		"--optimizer":    j.Optimizer,
-		"--lr":           f(lr),
-		"--weight-decay": f(j.WeightDecay),
-		"--schedule":     j.Schedule,
-		"--preprocess":   fmt.Sprintf("scale=%g,offset=%g", j.Data.Scale, j.Data.Offset),
-		"--curves-every": strconv.Itoa(j.Fit.CurvesEvery),
+		"--optimizer":     j.Optimizer,
+		"--lr":            f(lr),
+		"--weight-decay":  f(j.WeightDecay),
+		"--schedule":      j.Schedule,
+		"--preprocess":    fmt.Sprintf("scale=%g,offset=%g", j.Data.Scale, j.Data.Offset),
+		"--curves-every":  strconv.Itoa(j.Fit.CurvesEvery),
 		"training images": strconv.Itoa(j.Data.Train.N),
 	}
 	if j.Optimizer == "sgd" {
@@ -143,4 +149,106 @@ func sortedKeys[V any](m map[string]V) []string {
 		}
 	}
 	return k
+}
+
+// Validate checks the job's settings before any work, naming the CLI flag at fault.
+func (j *Job) Validate() error {
+	c := j.Fit
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("--epochs %d: want at least 1", c.Epochs)
+	case c.Batch < 1:
+		return fmt.Errorf("--batch %d: want at least 1", c.Batch)
+	case !(j.LR >= 0) || math.IsInf(j.LR, 0):
+		return fmt.Errorf("--lr %g: want a positive finite rate (0: the optimizer's default)", j.LR)
+	case !(j.WeightDecay >= 0) || math.IsInf(j.WeightDecay, 0):
+		return fmt.Errorf("--weight-decay %g: want a finite value ≥ 0", j.WeightDecay)
+	case !(j.Momentum >= 0 && j.Momentum < 1):
+		return fmt.Errorf("--momentum %g: want 0 ≤ momentum < 1", j.Momentum)
+	case c.CurvesEvery < 0:
+		return fmt.Errorf("--curves-every %d: want ≥ 0", c.CurvesEvery)
+	case j.Schedule != "" && j.Schedule != "cosine" && j.Schedule != "constant":
+		return fmt.Errorf("--schedule %q: want cosine or constant", j.Schedule)
+	case j.Optimizer != "" && j.Optimizer != "adam" && j.Optimizer != "sgd":
+		return fmt.Errorf("--optimizer %q: want adam or sgd", j.Optimizer)
+	}
+	return nil
+}
+
+// Paths are the files a training run writes beside OUT: OUT itself, the curves (CSV and PNG)
+// and the checkpoint; the .onnx extension is dropped for the side files.
+type Paths struct{ Model, CSV, PNG, Checkpoint string }
+
+// PathsFor names the files of a run writing out.
+func PathsFor(out string) Paths {
+	base := out
+	if filepath.Ext(out) == ".onnx" {
+		base = strings.TrimSuffix(out, ".onnx")
+	}
+	return Paths{Model: out, CSV: base + ".curves.csv", PNG: base + ".curves.png", Checkpoint: base + ".ckpt"}
+}
+
+// Save writes the trained model, its pixel convention in the metadata, and the learning curves
+// (CSV, and png — the figure the caller drew, see report.LearningCurves), each atomically.
+func (r *JobResult) Save(p Paths, pp pixel.Preprocess, png []byte) error {
+	pp.Store(r.Model)
+	if err := r.Model.Save(p.Model, onnxio.SaveOptions{}); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	var buf bytes.Buffer
+	if err := WriteCSV(&buf, r.Result.Curves); err != nil {
+		return err
+	}
+	if err := atomicfile.WriteFile(p.CSV, buf.Bytes()); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if err := atomicfile.WriteFile(p.PNG, png); err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	return nil
+}
+
+// Scores are loss (mean cross-entropy, nats) and accuracy on one split.
+type Scores struct {
+	Images   int     `json:"images"`
+	Loss     float64 `json:"loss"`
+	Accuracy float64 `json:"accuracy"`
+}
+
+// Summary is a finished job in figures, as `uqnn train --json` prints it.
+type Summary struct {
+	Params       int     `json:"params"`
+	Optimizer    string  `json:"optimizer"`
+	LR           float64 `json:"lr"`
+	Schedule     string  `json:"schedule"`
+	Batch        int     `json:"batch"`
+	Epochs       int     `json:"epochs"`
+	Steps        int     `json:"steps"`
+	Resumed      bool    `json:"resumed"`
+	Train        Scores  `json:"train"` // the first EvalTrain training images, at the end
+	Validation   Scores  `json:"validation"`
+	Test         Scores  `json:"test"`
+	Seconds      float64 `json:"seconds"`
+	ImagesPerSec float64 `json:"images_per_sec"`
+}
+
+// Summary gives the result's figures.
+func (r *JobResult) Summary(j *Job) Summary {
+	last := r.Result.Curves[len(r.Result.Curves)-1]
+	opt, sched := j.Optimizer, j.Schedule
+	if opt == "" {
+		opt = "adam"
+	}
+	if sched == "" {
+		sched = "cosine"
+	}
+	return Summary{
+		Params: r.Params, Optimizer: opt, LR: r.LR, Schedule: sched, Batch: j.Fit.batch(),
+		Epochs: r.Result.Epochs, Steps: r.Result.Steps, Resumed: j.Fit.Resume,
+		Train:        Scores{Images: min(DefaultEvalTrain, j.Data.Train.N), Loss: last.TrainLoss, Accuracy: last.TrainAcc},
+		Validation:   Scores{Images: j.Data.Val.N, Loss: last.ValLoss, Accuracy: last.ValAcc},
+		Test:         Scores{Images: j.Test.N, Loss: r.TestLoss, Accuracy: r.TestAcc},
+		Seconds:      r.Result.Seconds,
+		ImagesPerSec: r.Result.ImagesPerSecond(),
+	}
 }
