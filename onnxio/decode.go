@@ -27,10 +27,10 @@ const (
 // Load reads an ONNX model file and the external data files it references, which must lie in
 // the model's folder.
 func Load(path string) (*Model, error) {
-	data, err := os.ReadFile(path)
+	// A model that cannot be read is a bad model (exit 3), whatever the reason.
+	data, err := readModelFile(path)
 	if err != nil {
-		// A model that cannot be read is a bad model (exit 3), whatever the reason.
-		return nil, fmt.Errorf("onnxio: %w: %w", ErrInvalidModel, err)
+		return nil, err
 	}
 	m, err := decode(data, filepath.Dir(path), path)
 	if err != nil {
@@ -288,18 +288,17 @@ func (d *decoder) external(p *onnxpb.TensorProto, want int64) ([]byte, error) {
 	if rel, err := filepath.Rel(base, real); err != nil || !filepath.IsLocal(rel) {
 		return nil, fmt.Errorf("tensor %q: external data file %q links to %q, outside the model's folder: %w", name, path, real, ErrInvalidModel)
 	}
-	f, err := os.Open(real)
-	if err != nil {
-		return nil, fmt.Errorf("tensor %q: external data file %q: %w: %w", name, path, err, ErrInvalidModel)
-	}
-	defer f.Close()
-	st, err := f.Stat()
-	if err != nil || !st.Mode().IsRegular() {
-		return nil, fmt.Errorf("tensor %q: external data file %q is not a regular file: %w", name, path, ErrInvalidModel)
-	}
+	// The declared length is checked first: it costs nothing and names the tensor's own error.
 	if length >= 0 && length != want {
 		return nil, fmt.Errorf("tensor %q (dims %v): external data length %d; want %d bytes: %w", name, p.GetDims(), length, want, ErrInvalidModel)
 	}
+	// real has no symlinks left, so it is opened without following one: a link swapped in since
+	// EvalSymlinks is refused rather than followed out of the folder.
+	f, st, err := openRegular(real, false)
+	if err != nil {
+		return nil, fmt.Errorf("tensor %q: external data file %q %s: %w", name, path, describeOpenError(err, "want a regular file in the model's folder"), ErrInvalidModel)
+	}
+	defer f.Close()
 	if off > st.Size() || st.Size()-off < want {
 		return nil, fmt.Errorf("tensor %q: external data file %q has %d bytes; want %d at offset %d: %w", name, path, st.Size(), want, off, ErrInvalidModel)
 	}
@@ -308,7 +307,10 @@ func (d *decoder) external(p *onnxpb.TensorProto, want int64) ([]byte, error) {
 	}
 	buf := make([]byte, want)
 	if _, err := f.ReadAt(buf, off); err != nil && !(err == io.EOF && want == 0) {
-		return nil, fmt.Errorf("tensor %q: external data file %q: %w: %w", name, path, err, ErrInvalidModel)
+		if err == io.EOF {
+			return nil, fmt.Errorf("tensor %q: external data file %q shrank while being read (was %d bytes): %w", name, path, st.Size(), ErrInvalidModel)
+		}
+		return nil, fmt.Errorf("tensor %q: external data file %q: %w: %w", name, path, unwrapPathError(err), ErrInvalidModel)
 	}
 	return buf, nil
 }

@@ -34,7 +34,10 @@
 //
 // Decode trusts nothing: declared tensor sizes are checked against the bytes present before any
 // allocation; external data must lie in the model's folder (no "..", absolute paths or
-// symlinks leading out). Malformed input gives an error wrapping ErrInvalidModel; a valid model
+// symlinks leading out). Load opens only regular files, checked without blocking (stat, then a
+// non-blocking open whose descriptor is stat'ed again), so a FIFO, a device or a folder is refused
+// by name; a model file over protobuf's 2 GiB limit, or whose top-level framing is broken, is
+// refused before its content is read, and every read is bounded by the stat'ed size. Malformed input gives an error wrapping ErrInvalidModel; a valid model
 // outside what uqnn handles (IR version outside MinIRVersion..MaxIRVersion, default-domain opset
 // outside MinOpset..MaxOpset, unknown dtypes) wraps ErrUnsupported. Errors name the file, node,
 // op and tensor at fault.

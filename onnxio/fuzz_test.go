@@ -1,10 +1,14 @@
 package onnxio
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"google.golang.org/protobuf/proto"
+
+	"github.com/uqnn/uqnn/internal/onnxpb"
 	"github.com/uqnn/uqnn/internal/testmodels"
 )
 
@@ -29,7 +33,16 @@ func FuzzDecode(f *testing.F) {
 	f.Add(externalModel("mnist.onnx.data", 0, 48))
 	f.Add(externalModel("../mnist.onnx.data", 0, 48))
 	f.Add([]byte{})
+	f.Add([]byte{0x08, 0x07, 0x3a, 0xff, 0xff, 0xff, 0x3f}) // a graph longer than the file
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// Load's framing check refuses a file before reading it: it must never refuse bytes that
+		// protobuf would parse.
+		framingErr := checkFraming(bytes.NewReader(data), int64(len(data)))
+		if framingErr != nil {
+			if err := proto.Unmarshal(data, new(onnxpb.ModelProto)); err == nil {
+				t.Fatalf("checkFraming refuses bytes protobuf parses: %v", framingErr)
+			}
+		}
 		m, err := Decode(data, dir)
 		if err != nil {
 			return
