@@ -25,10 +25,24 @@ const extAdjointElems = 1 << 17
 // noExt turns the extended-width path off (tests and benchmarks compare the two paths).
 var noExt bool
 
+// extMaxWaste bounds the extended output length per image over the true one, L/P: the
+// extended-width path multiplies the Wp-OW dropped columns of every output row too. Measured
+// with BenchmarkConvPathsCPU's paired thread-CPU ratios (im2col/ext, both OpenBLAS core types):
+// at L/P 1.14 (zoo conv1) and 1.27 (zoo conv2) the extended path wins forward by 1.5-2x and
+// the weight gradient is even or better; at 1.16 (LeNet-5 conv1) forward plus weight gradient
+// are even; at 1.44 (LeNet-5 conv2) im2col wins the weight gradient by 25% (it reuses the
+// patches Forward kept) and loses forward by 5%. A variable only so tests can send every
+// shape down both paths.
+var extMaxWaste = 1.35
+
 // fast reports whether the extended-width path applies to g.
 func (g ConvGeom) fast() bool {
-	return !noExt && g.SH == 1 && g.SW == 1 && g.DH == 1 && g.DW == 1 &&
-		g.PadT < g.KH && g.PadB < g.KH && g.PadL < g.KW && g.PadR < g.KW
+	if noExt || g.SH != 1 || g.SW != 1 || g.DH != 1 || g.DW != 1 ||
+		g.PadT >= g.KH || g.PadB >= g.KH || g.PadL >= g.KW || g.PadR >= g.KW {
+		return false
+	}
+	_, _, l := g.ext()
+	return float64(l) <= extMaxWaste*float64(g.p())
 }
 
 // ext returns the padded height and width and the extended output length

@@ -53,12 +53,49 @@ var extCases = []convCase{
 }
 
 // TestConvExtendedWidthMatchesNaive checks every pass of the convolution, float64 and float32,
-// against the naive loops on the shapes of the extended-width path.
+// against the naive loops on the shapes of the extended-width path, each also with the
+// extended path allowed whatever its wasted columns (extMaxWaste) and with it turned off.
 func TestConvExtendedWidthMatchesNaive(t *testing.T) {
+	def := extMaxWaste
+	defer func() { extMaxWaste, noExt = def, false }()
 	r := rand.New(rand.NewPCG(21, 22))
-	for i, tc := range extCases {
+	for _, mode := range []string{"default", "any waste", "im2col"} {
+		for i, tc := range extCases {
+			extMaxWaste, noExt = map[string]float64{"default": def, "any waste": 1e9, "im2col": def}[mode], mode == "im2col"
+			testConvExtCase(t, r, mode, i, tc)
+		}
+	}
+}
+
+// TestConvPathChoice pins which path the reference nets' convolutions take.
+func TestConvPathChoice(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		x, w [4]int
+		pad  int
+		ext  bool
+	}{
+		{"zoo1", [4]int{64, 1, 28, 28}, [4]int{8, 1, 5, 5}, 2, true},
+		{"zoo2", [4]int{64, 8, 14, 14}, [4]int{16, 8, 5, 5}, 2, true},
+		{"lenet1", [4]int{64, 1, 28, 28}, [4]int{20, 1, 5, 5}, 0, true},
+		{"lenet2", [4]int{64, 20, 12, 12}, [4]int{50, 20, 5, 5}, 0, false},
+	} {
+		p := tc.pad
+		g, err := NewConvGeom(tc.x, tc.w, [4]int{p, p, p, p}, [2]int{1, 1}, [2]int{1, 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.fast() != tc.ext {
+			_, _, l := g.ext()
+			t.Errorf("%s: extended-width path %v (L/P = %d/%d); want %v", tc.name, g.fast(), l, g.p(), tc.ext)
+		}
+	}
+}
+
+func testConvExtCase(t *testing.T, r *rand.Rand, mode string, i int, tc convCase) {
+	{
 		tc.strides, tc.dilations = [2]int{1, 1}, [2]int{1, 1}
-		t.Run(fmt.Sprintf("case%d_%v_%v_%v", i, tc.x, tc.w, tc.pads), func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s/case%d_%v_%v_%v", mode, i, tc.x, tc.w, tc.pads), func(t *testing.T) {
 			g, err := NewConvGeom(tc.x, tc.w, tc.pads, tc.strides, tc.dilations)
 			if err != nil {
 				t.Fatal(err)
