@@ -116,6 +116,12 @@ func (o attackOptions) validate() error {
 		return usagef("--rho %v: want a value in (0, 1]", o.rho)
 	case !(o.alpha > 0 && o.alpha <= 1):
 		return usagef("--alpha %v: want a value in (0, 1]", o.alpha)
+	case !(o.decay > 0 && o.decay < 1):
+		return usagef("--decay %v: want a factor in (0, 1)", o.decay)
+	case !(o.rhoMin > 0 && o.rhoMin <= 1), !(o.alphaMin > 0 && o.alphaMin <= 1):
+		return usagef("--rho-min %v, --alpha-min %v: want values in (0, 1]", o.rhoMin, o.alphaMin)
+	case o.calibN < 1:
+		return usagef("--calib-n %d: want at least 1 validation image", o.calibN)
 	}
 	if _, _, err := pixel.Parse(o.preprocess); err != nil {
 		return usagef("%v", err)

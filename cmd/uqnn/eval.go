@@ -88,6 +88,9 @@ func runEval(ctx context.Context, g *globals, o evalOptions) error {
 	if o.engine != "ort" && o.engine != "gorgonia" {
 		return usagef("--engine %q: want ort or gorgonia", o.engine)
 	}
+	if o.threads < 0 || o.calibN < 1 {
+		return usagef("--threads %d, --calib-n %d: want threads ≥ 0 (0: all cores) and at least 1 calibration image", o.threads, o.calibN)
+	}
 	if _, _, err := pixel.Parse(o.preprocess); err != nil {
 		return usagef("%v", err)
 	}

@@ -2,20 +2,6 @@
 // uncertainty and attacks them. See README.md.
 package main
 
-import (
-	"context"
-	"fmt"
-	"os"
-	"os/signal"
-	"syscall"
-)
+import "os"
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	err := newRootCmd().ExecuteContext(ctx)
-	stop()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "uqnn:", err)
-	}
-	os.Exit(exitCode(err))
-}
+func main() { os.Exit(run(os.Args[1:], os.Stderr)) }

@@ -6,6 +6,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
+	"strings"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/uqnn/uqnn/onnxio"
@@ -17,8 +22,72 @@ const (
 	exitFailure     = 1
 	exitUsage       = 2
 	exitBadModel    = 3
-	exitInterrupted = 130
+	exitInterrupted = 130 // SIGINT (Ctrl-C)
+	exitTerminated  = 143 // SIGTERM
 )
+
+// signalGrace is how long a verb has to stop cleanly after SIGINT or SIGTERM.
+const signalGrace = 3 * time.Second
+
+// run executes the command line with a context cancelled by the first SIGINT or SIGTERM (a
+// second one ends the process at once), prints an error as one line and returns the exit code:
+// 130 after SIGINT, 143 after SIGTERM, whatever the verb was doing.
+func run(args []string, stderr io.Writer) int {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, os.Interrupt, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	var got atomic.Value
+	go func() {
+		s, ok := <-sigs
+		if !ok {
+			return
+		}
+		got.Store(s)
+		cancel()
+		// Every stage checks ctx between units of work; one that cannot (a read blocked in
+		// the kernel) gets signalGrace, then the process ends with the signal's code.
+		select {
+		case s2, ok := <-sigs:
+			if ok {
+				s = s2
+			}
+		case <-time.After(signalGrace):
+		}
+		fmt.Fprintf(stderr, "uqnn: interrupted by %s\n", signalName(s))
+		os.Exit(signalCode(s))
+	}()
+	root := newRootCmd()
+	root.SetArgs(args)
+	err := root.ExecuteContext(ctx)
+	if err != nil && strings.HasPrefix(err.Error(), "unknown command ") {
+		err = usageError{fmt.Errorf("%w\n%s", err, root.UsageString())}
+	}
+	code := exitCode(err)
+	if s, ok := got.Load().(os.Signal); ok && (code == exitInterrupted || ctx.Err() != nil) {
+		fmt.Fprintf(stderr, "uqnn: interrupted by %s\n", signalName(s))
+		return signalCode(s)
+	}
+	if err != nil {
+		fmt.Fprintln(stderr, "uqnn:", err)
+	}
+	return code
+}
+
+func signalCode(s os.Signal) int {
+	if s == syscall.SIGTERM {
+		return exitTerminated
+	}
+	return exitInterrupted
+}
+
+func signalName(s os.Signal) string {
+	if s == syscall.SIGTERM {
+		return "SIGTERM"
+	}
+	return "SIGINT (Ctrl-C)"
+}
 
 // usageError marks a bad flag or argument; main prints it and exits 2.
 type usageError struct{ err error }

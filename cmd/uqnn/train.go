@@ -107,6 +107,9 @@ func (o *trainOptions) check() error {
 	case o.init != "" && samePath(o.init, o.out):
 		return usagef("train: -o %s would overwrite the --init model; choose another output", o.out)
 	}
+	if o.calibN < 1 {
+		return usagef("train: --calib-n %d: want at least 1 validation image", o.calibN)
+	}
 	if _, ok := fixtures.Archs[o.arch]; !ok && o.init == "" {
 		return usagef("train: --arch %q: want one of %s", o.arch, strings.Join(fixtures.ArchNames(), ", "))
 	}

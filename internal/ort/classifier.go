@@ -183,7 +183,7 @@ func (c *Classifier) probe() error {
 	}
 	out, classes, err := c.run(context.Background(), raw, n)
 	if err != nil {
-		return err
+		return fmt.Errorf("%w (uqnn's probe images: black, white, a ramp, a checkerboard)", err)
 	}
 	if c.classes == 0 {
 		c.classes = classes
@@ -309,6 +309,11 @@ func (c *Classifier) run(ctx context.Context, raw []float32, n int) ([]float32, 
 		}
 		if classes == 0 {
 			classes = k
+		}
+		for i, v := range scores[:b*k] {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return nil, 0, badModel(c.path, "model outputs %v for image %d (class %d); want finite scores", v, lo+i/k, i%k)
+			}
 		}
 		if out == nil {
 			out = make([]float32, 0, n*k)

@@ -10,8 +10,10 @@ import (
 	"testing"
 
 	"github.com/uqnn/uqnn/bayes"
+	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/pixel"
+	"github.com/uqnn/uqnn/internal/seed"
 	"github.com/uqnn/uqnn/internal/testenv"
 	"github.com/uqnn/uqnn/internal/testmodels"
 	"github.com/uqnn/uqnn/onnxio"
@@ -178,5 +180,23 @@ func TestOpenGeometryMismatch(t *testing.T) {
 	}
 	if _, err := ort.Open(path, pixel.Presets[0], ort.Options{}); err == nil || !strings.Contains(err.Error(), "geometry") {
 		t.Fatalf("err = %v; want an error about the missing image geometry", err)
+	}
+}
+
+// A model whose outputs are not finite (one NaN weight) is refused as a bad model naming the
+// image, at Open (the probe) — never a panic downstream.
+func TestNonFiniteOutputsAreBadModel(t *testing.T) {
+	testenv.ORT(t)
+	for _, bad := range []float32{float32(math.NaN()), float32(math.Inf(1))} {
+		m := fixtures.MLP(seed.Rand(1, "init"))
+		m.Initializer("fc1.weight").Float32[7] = bad
+		path := filepath.Join(t.TempDir(), "bad.onnx")
+		if err := m.Save(path, onnxio.SaveOptions{}); err != nil {
+			t.Fatal(err)
+		}
+		_, err := ort.Open(path, pixel.UnitRange, ort.Options{Height: 28, Width: 28})
+		if !errors.Is(err, onnxio.ErrInvalidModel) || !strings.Contains(err.Error(), "for image") || !(strings.Contains(err.Error(), "NaN") || strings.Contains(err.Error(), "Inf")) {
+			t.Fatalf("weight %v: err = %v; want ErrInvalidModel naming the image and the value", bad, err)
+		}
 	}
 }

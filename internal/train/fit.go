@@ -3,6 +3,7 @@ package train
 import (
 	"context"
 	"fmt"
+	"math"
 
 	"github.com/uqnn/uqnn/internal/nn"
 	"github.com/uqnn/uqnn/onnxio"
@@ -58,6 +59,13 @@ func Fit(ctx context.Context, m *onnxio.Model, data Data, st Stepper, cfg FitCon
 	}
 	if f.Net, err = NN(g); err != nil {
 		return fail(err)
+	}
+	for _, p := range f.Net.Params() {
+		for i, v := range p.Value {
+			if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+				return fail(fmt.Errorf("train: %w: initializer %q holds %v at index %d; want finite weights", onnxio.ErrInvalidModel, p.Name, v, i))
+			}
+		}
 	}
 	for _, p := range f.Net.Params() {
 		f.Params += len(p.Value)

@@ -4,14 +4,17 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"math"
 	"math/rand/v2"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/seed"
 	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/onnxio"
 )
 
 // randomMask keeps each entry with probability keep.
@@ -179,5 +182,16 @@ func TestFitModelToModelWithMasks(t *testing.T) {
 	small := Set{Images: make([]uint8, 64*10*10), Labels: make([]uint8, 64), N: 64, Rows: 10, Cols: 10}
 	if _, err := Fit(context.Background(), model, Data{Train: small, Scale: 1}, &Adam{}, FitConfig{Config: Config{Epochs: 1, Batch: 32, LR: 1e-3}}); err == nil {
 		t.Fatal("Fit accepted 10×10 images for a 28×28 model")
+	}
+}
+
+// A model with a NaN or infinite weight is a bad model (named), not a learning-rate problem.
+func TestFitRefusesNonFiniteWeights(t *testing.T) {
+	m := testenv.MNIST(t)
+	model := fixtures.LeNet5(seed.Rand(3, "init"))
+	model.Initializer("fc2.weight").Float32[3] = float32(math.Inf(-1))
+	_, err := Fit(context.Background(), model, Data{Train: *m.Train.Slice(0, 64), Scale: 1.0 / 255}, &Adam{}, FitConfig{Config: Config{Epochs: 1, Batch: 32, LR: 1e-3}})
+	if !errors.Is(err, onnxio.ErrInvalidModel) || !strings.Contains(err.Error(), "fc2.weight") {
+		t.Fatalf("err = %v; want ErrInvalidModel naming fc2.weight", err)
 	}
 }
