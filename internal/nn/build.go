@@ -31,6 +31,7 @@ type builder struct {
 	fused map[*onnxio.Node]bool
 	// fromInput memoizes which values depend on the data input (see weight).
 	fromInput map[string]bool
+	svd       []*VarLayer // Config.Variational's layers, in graph order
 }
 
 // constInputs lists, per op, the input positions that are constants rather than parameters.
@@ -139,7 +140,7 @@ func build(m *onnxio.Model, cfg Config, shared map[string]*tensor.Dense) (*Net, 
 	net := &Net{
 		model: m, cfg: cfg, dt: b.dt, g: b.g, input: x, inData: inData, inShape: inShape,
 		logits: logits, labels: make([]int, cfg.Batch), params: b.order, byName: b.params,
-		isProb: isProb, classes: logits.Shape()[1],
+		isProb: isProb, classes: logits.Shape()[1], svd: b.svd,
 	}
 	if net.loss, err = crossEntropy(logits, &net.labels); err != nil {
 		return nil, fmt.Errorf("nn: %w", err)

@@ -17,6 +17,9 @@ type Config struct {
 	Batch int
 	// Float64 builds the graph in float64 (for gradient checks); the default is float32.
 	Float64 bool
+	// Variational builds sparse variational dropout's training graph (svd.go): every Conv,
+	// Gemm and MatMul weight gets a log σ² parameter and Gaussian output noise.
+	Variational bool
 }
 
 // Param is one learnable tensor of a Net: a float initializer of the model, by name.
@@ -27,6 +30,8 @@ type Param struct {
 
 	value *tensor.Dense // the node's value; shared by every Net built WithBatch from this one
 	grad  *G.Node       // gradient node in the training graph
+
+	logSigma2 bool // a variational log σ² (not an initializer of the model)
 }
 
 // Value32 returns the parameter's values (float32 nets; nil otherwise). The slice is the
@@ -74,6 +79,7 @@ type Net struct {
 	trainG  *G.ExprGraph // the nodes trainVM runs
 	isProb  bool
 	classes int
+	svd     []*VarLayer // Config.Variational's layers
 }
 
 // Params returns the learnable parameters in the model's initializer order.
@@ -194,9 +200,12 @@ func (n *Net) WithBatch(batch int) (*Net, error) {
 }
 
 // WriteBack copies the trained parameters into m's initializers of the same names (float32),
-// so that m.Save exports what was trained.
+// so that m.Save exports what was trained. Variational log σ² parameters are not written.
 func (n *Net) WriteBack(m *onnxio.Model) error {
 	for _, p := range n.params {
+		if p.logSigma2 {
+			continue
+		}
 		var data []float32
 		switch v := p.value.Data().(type) {
 		case []float32:

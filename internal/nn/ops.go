@@ -261,6 +261,9 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 	}
+	if y, err = b.variational(n, x, w, y, func(x2, s2 *G.Node) (*G.Node, error) { return gops.GroupConv2D(x2, s2, nil, p, int(group)) }); err != nil {
+		return nil, err
+	}
 	if fused != nil {
 		return y, b.set(fused, y)
 	}
@@ -435,10 +438,16 @@ func (b *builder) gemm(n *onnxio.Node) (*G.Node, error) {
 		if err != nil {
 			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 		}
+		if y, err = b.variational(n, a, w, y, func(a2, s2 *G.Node) (*G.Node, error) { return gops.Dense(a2, s2, nil, transB) }); err != nil {
+			return nil, err
+		}
 		if c != nil || !hasC {
 			return y, nil
 		}
 		return b.gemmC(n, y, a.Shape()[0], wm)
+	}
+	if b.cfg.Variational {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "transA or alpha ≠ 1 in a variational net; want a plain Linear layer")
 	}
 	if transA {
 		if a, err = G.Transpose(a, 1, 0); err != nil {
@@ -508,6 +517,9 @@ func (b *builder) matmul(n *onnxio.Node) (*G.Node, error) {
 	y, err := gops.Dense(a, w, c, false)
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	if y, err = b.variational(n, a, w, y, func(a2, s2 *G.Node) (*G.Node, error) { return gops.Dense(a2, s2, nil, false) }); err != nil {
+		return nil, err
 	}
 	if add != nil {
 		return y, b.set(add, y)

@@ -1,0 +1,248 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+	"math/rand/v2"
+
+	G "gorgonia.org/gorgonia"
+	"gorgonia.org/tensor"
+
+	"github.com/uqnn/uqnn/onnxio"
+)
+
+// Sparse variational dropout's training graph (Molchanov, Ashukha & Vetrov, ICML 2017).
+//
+// With Config.Variational, every Conv, Gemm and MatMul whose weight is a parameter (directly, or
+// through a Reshape as CNTK exports it) gets a second parameter log σ² of the weight's stored
+// shape, and its output y = op(x, θ) + b becomes
+//
+//	y + √(op(x², σ²) + varEps) · ε,   σ² = exp(log σ²),  ε ~ N(0, 1) per output element,
+//
+// the local reparameterization trick for fully connected layers and its convolutional form
+// (the output's variance is the convolution of x² with σ², so the noise is drawn per output
+// value, never per weight). The bias is deterministic. ε lives in one tensor per layer that
+// the caller fills before each LossGrad (DrawNoise) or sets to zero (ZeroNoise) for the
+// deterministic net: with ε = 0 the output is exactly op(x, θ) + b.
+
+// LogSigma2Suffix is appended to a weight's initializer name to name its log σ² parameter.
+const LogSigma2Suffix = ":log_sigma2"
+
+// LogSigma2Init is the initial value of every log σ² (the paper's −10).
+const LogSigma2Init = -10
+
+// varEps keeps the square root's gradient finite where the output variance is zero.
+const varEps = 1e-8
+
+// VarLayer is one variational layer of a Net built with Config.Variational.
+type VarLayer struct {
+	Node      string // the ONNX node's name
+	Op        string // Conv, Gemm or MatMul
+	Weight    *Param // θ, as stored in the model
+	LogSigma2 *Param // log σ², the same shape as Weight
+	noise     *tensor.Dense
+}
+
+// Variational returns the variational layers in graph order (nil unless Config.Variational).
+func (n *Net) Variational() []*VarLayer { return n.svd }
+
+// DrawNoise fills every layer's ε with standard normal draws from r, layer by layer in graph
+// order: the same r state gives the same noise.
+func (n *Net) DrawNoise(r *rand.Rand) {
+	for _, l := range n.svd {
+		switch d := l.noise.Data().(type) {
+		case []float32:
+			for i := range d {
+				d[i] = float32(r.NormFloat64())
+			}
+		case []float64:
+			for i := range d {
+				d[i] = r.NormFloat64()
+			}
+		}
+	}
+}
+
+// ZeroNoise sets every ε to zero: the net then computes op(x, θ) + b, the deterministic model.
+func (n *Net) ZeroNoise() {
+	for _, l := range n.svd {
+		switch d := l.noise.Data().(type) {
+		case []float32:
+			clear(d)
+		case []float64:
+			clear(d)
+		}
+	}
+}
+
+// variational wraps y = op(x, w) (+ bias) of node n in the local reparameterization when the
+// net is variational and w is a parameter; prod builds op(x², σ²) (σ² in w's shape).
+func (b *builder) variational(n *onnxio.Node, x, w, y *G.Node, prod func(x2, s2 *G.Node) (*G.Node, error)) (*G.Node, error) {
+	if !b.cfg.Variational {
+		return y, nil
+	}
+	theta := b.params[n.Inputs[1]]
+	if theta == nil {
+		// A stored weight seen through a Reshape (CNTK's MatMul operands).
+		if p := b.m.Graph.Producer(n.Inputs[1]); p != nil && p.Op == "Reshape" && len(p.Inputs) > 0 {
+			theta = b.params[p.Inputs[0]]
+		}
+	}
+	if theta == nil || theta.Node.Shape().TotalSize() != w.Shape().TotalSize() {
+		return y, nil // a computed or constant weight: the layer stays deterministic
+	}
+	name := theta.Name + LogSigma2Suffix
+	ls := b.params[name]
+	if ls == nil {
+		val := b.shared[name]
+		if val == nil {
+			init := make([]float32, theta.Node.Shape().TotalSize())
+			for i := range init {
+				init[i] = LogSigma2Init
+			}
+			val = b.dense(init, theta.Shape)
+		}
+		node := G.NewTensor(b.g, b.dt, len(theta.Shape), G.WithShape(theta.Shape...), G.WithName(name), G.WithValue(val))
+		ls = &Param{Name: name, Shape: theta.Shape, Node: node, value: val, logSigma2: true}
+		b.params[name] = ls
+		b.order = append(b.order, ls)
+	}
+	s2, err := elementwise1(fmt.Sprintf("SVDExp(%s)", name), ls.Node, expFwd, expBwd, true)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	if !equalShape(s2.Shape(), w.Shape()) {
+		if s2, err = G.Reshape(s2, w.Shape().Clone()); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "σ² of %q as %v: %v", theta.Name, w.Shape(), err)
+		}
+	}
+	x2, err := elementwise1(fmt.Sprintf("SVDSquare(%s)", n.Name), x, squareFwd, squareBwd, false)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	v, err := prod(x2, s2)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "variance: %v", err)
+	}
+	if !equalShape(v.Shape(), y.Shape()) {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "variance shape %v differs from the output's %v", v.Shape(), y.Shape())
+	}
+	shape := y.Shape().Clone()
+	noise := tensor.New(tensor.Of(b.dt), tensor.WithShape(shape...))
+	eps := G.NewTensor(b.g, b.dt, len(shape), G.WithShape(shape...), G.WithName("noise:"+n.Name), G.WithValue(noise))
+	out, err := lrt(n.Name, y, v, eps)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	b.svd = append(b.svd, &VarLayer{Node: n.Name, Op: n.Op, Weight: theta, LogSigma2: ls, noise: noise})
+	return out, nil
+}
+
+func equalShape(a, b tensor.Shape) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// elementwise1 applies y = f(x) elementwise; the gradient is df(x, y, dy) (fromOut: the
+// backward kernel reads y instead of x).
+func elementwise1(name string, x *G.Node, f func(float64) float64, df func(x, y, dy float64) float64, fromOut bool) (*G.Node, error) {
+	s := x.Shape().Clone()
+	k := &kernel{
+		name: fmt.Sprintf("%s%v", name, s),
+		in:   []int{len(s)},
+		out:  s,
+		f32: func(o []float32, in [][]float32) {
+			for i, v := range in[0] {
+				o[i] = float32(f(float64(v)))
+			}
+		},
+		f64: func(o []float64, in [][]float64) {
+			for i, v := range in[0] {
+				o[i] = f(v)
+			}
+		},
+		wrt: []bool{true},
+	}
+	k.grads = func(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
+		gk := &kernel{
+			name: fmt.Sprintf("%sGrad%v", name, s),
+			in:   []int{len(s), len(s), len(s)},
+			out:  s,
+			f32: func(o []float32, in [][]float32) {
+				for i := range o {
+					o[i] = float32(df(float64(in[0][i]), float64(in[1][i]), float64(in[2][i])))
+				}
+			},
+			f64: func(o []float64, in [][]float64) {
+				for i := range o {
+					o[i] = df(in[0][i], in[1][i], in[2][i])
+				}
+			},
+		}
+		n, err := gk.apply(in[0], out, grad)
+		return G.Nodes{n}, err
+	}
+	return k.apply(x)
+}
+
+func expFwd(x float64) float64           { return math.Exp(x) }
+func expBwd(_, y, dy float64) float64    { return y * dy }
+func squareFwd(x float64) float64        { return x * x }
+func squareBwd(x, _, dy float64) float64 { return 2 * x * dy }
+
+// lrt builds mu + √(v + varEps)·ε with gradients dy (to mu) and dy·ε / (2√(v + varEps)) (to v);
+// ε is not differentiated.
+func lrt(name string, mu, v, eps *G.Node) (*G.Node, error) {
+	s := mu.Shape().Clone()
+	r := len(s)
+	k := &kernel{
+		name: fmt.Sprintf("SVDNoise(%s)%v", name, s),
+		in:   []int{r, r, r},
+		out:  s,
+		f32: func(o []float32, in [][]float32) {
+			m, vv, e := in[0], in[1], in[2]
+			for i := range o {
+				o[i] = m[i] + float32(math.Sqrt(float64(vv[i])+varEps))*e[i]
+			}
+		},
+		f64: func(o []float64, in [][]float64) {
+			m, vv, e := in[0], in[1], in[2]
+			for i := range o {
+				o[i] = m[i] + math.Sqrt(vv[i]+varEps)*e[i]
+			}
+		},
+		wrt: []bool{true, true, false},
+	}
+	k.grads = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
+		gk := &kernel{
+			name: fmt.Sprintf("SVDNoiseGrad(%s)%v", name, s),
+			in:   []int{r, r, r},
+			out:  s,
+			f32: func(o []float32, in [][]float32) {
+				vv, e, dy := in[0], in[1], in[2]
+				for i := range o {
+					o[i] = float32(0.5 * float64(dy[i]*e[i]) / math.Sqrt(float64(vv[i])+varEps))
+				}
+			},
+			f64: func(o []float64, in [][]float64) {
+				vv, e, dy := in[0], in[1], in[2]
+				for i := range o {
+					o[i] = 0.5 * dy[i] * e[i] / math.Sqrt(vv[i]+varEps)
+				}
+			},
+		}
+		dv, err := gk.apply(in[1], in[2], grad)
+		if err != nil {
+			return nil, err
+		}
+		return G.Nodes{grad, dv, nil}, nil
+	}
+	return k.apply(mu, v, eps)
+}
