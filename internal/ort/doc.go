@@ -13,4 +13,9 @@
 // batches and the padding rows are dropped; a model that is not a single-input, single-output image
 // classifier, or whose input does not hold the caller's H×W images, is refused at Open with an error
 // wrapping onnxio.ErrInvalidModel that names both shapes.
+//
+// The library is found only where the user or `make ort` put it (Locate: --ort-lib, then
+// $UQNN_ORT_LIB, then the cache; a named place that holds no library is an error) and started
+// with onnxruntime's telemetry off and its own logging limited to fatal messages (Init); a run
+// that fails becomes one error line wrapping onnxio.ErrInvalidModel (RunError).
 package ort

@@ -3,9 +3,9 @@ package ort
 import (
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 
 	ortgo "github.com/yalue/onnxruntime_go"
@@ -30,37 +30,56 @@ func CachePath() string {
 }
 
 // Locate finds the onnxruntime shared library: the flag value if set, then $UQNN_ORT_LIB, then the
-// cache filled by `make ort`. The error lists every place it looked and how to install the library.
+// cache filled by `make ort`. A flag or variable that names no library is an error, not a hint to
+// look elsewhere: the user asked for that file. Only a regular file counts (dlopen of a FIFO
+// would hang). The error names every place it looked and how to install the library.
 func Locate(flag string) (string, error) {
-	type cand struct{ from, path string }
-	var cands []cand
+	cache := CachePath()
+	install := "install it with `make ort` (from the uqnn checkout)"
 	if flag != "" {
-		cands = append(cands, cand{"--ort-lib", flag})
+		if err := checkLib(flag); err != nil {
+			return "", fmt.Errorf("%w: --ort-lib %s %v; want the path of libonnxruntime.so.1 (%s); %s or drop --ort-lib",
+				ErrNoLibrary, flag, err, Version, install)
+		}
+		return flag, nil
 	}
 	if env := os.Getenv(EnvLib); env != "" {
-		cands = append(cands, cand{"$" + EnvLib, env})
-	}
-	cands = append(cands, cand{"cache", CachePath()})
-	var tried []string
-	for _, c := range cands {
-		st, err := os.Stat(c.path)
-		if err == nil && !st.IsDir() {
-			return c.path, nil
+		if err := checkLib(env); err != nil {
+			return "", fmt.Errorf("%w: $%s %s %v; want the path of libonnxruntime.so.1 (%s), or unset it to use the cache %s; %s",
+				ErrNoLibrary, EnvLib, env, err, Version, cache, install)
 		}
-		tried = append(tried, fmt.Sprintf("%s %s", c.from, c.path))
-		if c.from == "--ort-lib" {
-			break // an explicit flag that is wrong is an error, not a hint to look elsewhere
-		}
+		return env, nil
 	}
-	return "", fmt.Errorf("%w: looked at %s; install it with `make ort` (from the uqnn checkout) or pass --ort-lib PATH",
-		ErrNoLibrary, strings.Join(tried, ", "))
+	if err := checkLib(cache); err != nil {
+		return "", fmt.Errorf("%w: looked at the cache %s (it %v) and $%s is unset; %s or pass --ort-lib PATH",
+			ErrNoLibrary, cache, err, EnvLib, install)
+	}
+	return cache, nil
+}
+
+// checkLib says why path cannot be the library ("does not exist", "is a folder"), or nil.
+func checkLib(path string) error {
+	st, err := os.Stat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return errors.New("does not exist")
+	case err != nil:
+		return fmt.Errorf("cannot be read: %w", errors.Unwrap(err))
+	case st.IsDir():
+		return errors.New("is a folder")
+	case !st.Mode().IsRegular():
+		return errors.New("is not a regular file")
+	}
+	return nil
 }
 
 var initMu sync.Mutex
 var initPath string
 
-// Init loads the library at path and starts the onnxruntime environment. It is idempotent;
-// the environment is process-wide, so a second call with another path is an error.
+// Init loads the library at path and starts the onnxruntime environment with telemetry off
+// (it sets ORT_DISABLE_TELEMETRY=1 in the process environment first, the only switch that acts
+// before onnxruntime writes its device id) and logging limited to fatal messages. It is
+// idempotent; the environment is process-wide, so a second call with another path is an error.
 func Init(path string) error {
 	initMu.Lock()
 	defer initMu.Unlock()
@@ -70,13 +89,31 @@ func Init(path string) error {
 		}
 		return nil
 	}
+	if err := checkLib(path); err != nil {
+		return fmt.Errorf("%w: %s %v; want the path of libonnxruntime.so.1 (%s)", ErrNoLibrary, path, err, Version)
+	}
+	// onnxruntime's telemetry starts with the environment, before DisableTelemetry can be
+	// called: it writes a device id and an event queue under $XDG_CACHE_HOME/Microsoft and would
+	// upload them. Its off switch is this variable, which the library reads as the environment starts.
+	if err := os.Setenv(envDisableTelemetry, "1"); err != nil {
+		return fmt.Errorf("ort: setting %s: %w", envDisableTelemetry, err)
+	}
 	ortgo.SetSharedLibraryPath(path)
-	if err := ortgo.InitializeEnvironment(ortgo.WithLogLevelError()); err != nil {
+	// Only fatal messages are logged: a failing run is reported once, as the error Run returns
+	// (see RunError), not also as onnxruntime's own coloured multi-line log on stderr.
+	if err := ortgo.InitializeEnvironment(ortgo.WithLogLevelFatal()); err != nil {
 		return fmt.Errorf("ort: loading %s (want onnxruntime %s): %w", path, Version, err)
+	}
+	if err := ortgo.DisableTelemetry(); err != nil {
+		ortgo.DestroyEnvironment()
+		return fmt.Errorf("ort: %s: disabling telemetry: %w", path, err)
 	}
 	initPath = path
 	return nil
 }
+
+// envDisableTelemetry is onnxruntime's switch for its telemetry (device id, event queue, upload).
+const envDisableTelemetry = "ORT_DISABLE_TELEMETRY"
 
 // Setup is Locate followed by Init.
 func Setup(flag string) error {
