@@ -66,6 +66,10 @@ type Config struct {
 	// the 1/255 grid (and ε to a whole number of levels, rounded down) so that the adversarial
 	// image written as uint8 is exactly the one whose prediction was observed.
 	Continuous bool `json:"continuous"`
+	// Guard, when set, makes the attack detector-aware (detectaware.go): each candidate is also
+	// scored by a detector through the same budget, and its fitness pays for scores above the
+	// detection threshold. Nil: the plain attack.
+	Guard *Guard `json:"guard,omitempty"`
 }
 
 // WithDefaults returns c with every zero field set to its default.
@@ -90,6 +94,7 @@ func (c Config) WithDefaults() Config {
 	if c.Plateau == 0 {
 		c.Plateau = DefaultPlateau
 	}
+	c.Guard = c.Guard.withDefaults()
 	return c
 }
 
@@ -129,7 +134,7 @@ func (c Config) Validate() error {
 	if !c.Continuous && math.Floor(c.Epsilon*255+1e-9) < 1 {
 		return fmt.Errorf("adversarial: GenAttack: epsilon %v is below one pixel level (1/255); want ≥ 1/255 or Continuous", c.Epsilon)
 	}
-	return nil
+	return c.Guard.validate()
 }
 
 // EffectiveEpsilon is the L∞ radius actually searched: ε itself when Continuous, otherwise ε
@@ -162,6 +167,7 @@ type Result struct {
 	Generations int       // generations after the initial population
 	Linf, L2    float64   // distance of Adversarial from the original, 0..1 pixel units
 	Plateaus    int       // plateaus seen (the adaptive schedule's exponent)
+	Detection   float64   // the guard's detection score of Adversarial (0 without a guard)
 }
 
 // fitness is log p(t) − log Σ_{j≠t} p(j) for a target t, and its negation on the true label
@@ -324,8 +330,9 @@ func GenAttack(ctx context.Context, o *Oracle, x []float32, goal Goal, cfg Confi
 	}
 	probs := make([]float64, n*c) // log-probabilities
 	fit := make([]float64, n)
-	size := n // members evaluated so far in the current population
-	if r := o.Remaining(); r < int64(size) {
+	size := n                // members evaluated so far in the current population
+	cost := cfg.Guard.cost() // queries per candidate: the classifier's, and the detector's
+	if r := o.Remaining() / cost; r < int64(size) {
 		size = int(max(r, 0))
 	}
 	if size == 0 {
@@ -336,9 +343,16 @@ func GenAttack(ctx context.Context, o *Oracle, x []float32, goal Goal, cfg Confi
 		return Result{}, err
 	}
 	copy(probs, p)
+	det := make([]float64, n) // the guard's detection scores
+	s, err := cfg.Guard.scores(ctx, o, pop[:size*d], size)
+	if err != nil {
+		return Result{}, err
+	}
+	copy(det, s)
 
 	next := make([]float32, n*d)
 	nextProbs := make([]float64, n*c)
+	nextDet := make([]float64, n)
 	sel := make([]float64, n)
 	best := math.Inf(-1)
 	stall, plateaus, gen := 0, 0, 0
@@ -351,6 +365,7 @@ func GenAttack(ctx context.Context, o *Oracle, x []float32, goal Goal, cfg Confi
 			Queries:     o.Used() - start,
 			Generations: gen,
 			Plateaus:    plateaus,
+			Detection:   det[i],
 		}
 		for j, lp := range probs[i*c : (i+1)*c] {
 			r.Probs[j] = float32(math.Exp(lp))
@@ -362,13 +377,13 @@ func GenAttack(ctx context.Context, o *Oracle, x []float32, goal Goal, cfg Confi
 	for {
 		elite := 0
 		for i := range size {
-			fit[i] = fitness(probs[i*c:(i+1)*c], goal)
+			fit[i] = fitness(probs[i*c:(i+1)*c], goal) - cfg.Guard.penalty(det[i])
 			if fit[i] > fit[elite] {
 				elite = i
 			}
 		}
 		for i := range size {
-			if succeeded(probs[i*c:(i+1)*c], goal) {
+			if succeeded(probs[i*c:(i+1)*c], goal) && cfg.Guard.evades(det[i]) {
 				return finish(i, true), nil
 			}
 		}
@@ -377,7 +392,7 @@ func GenAttack(ctx context.Context, o *Oracle, x []float32, goal Goal, cfg Confi
 		} else if stall++; stall >= cfg.Plateau {
 			plateaus, stall = plateaus+1, 0
 		}
-		kids := int(min(int64(n-1), o.Remaining()))
+		kids := int(min(int64(n-1), o.Remaining()/cost))
 		if err := ctx.Err(); err != nil || kids <= 0 || size < n {
 			return finish(elite, false), err
 		}
@@ -385,6 +400,7 @@ func GenAttack(ctx context.Context, o *Oracle, x []float32, goal Goal, cfg Confi
 		selectionProbs(fit[:size], cfg.Temperature, sel[:size])
 		copy(next[:d], pop[elite*d:(elite+1)*d])
 		copy(nextProbs[:c], probs[elite*c:(elite+1)*c])
+		nextDet[0] = det[elite]
 		for k := 1; k <= kids; k++ {
 			a, b := sample(rng, sel[:size]), sample(rng, sel[:size])
 			child := next[k*d : (k+1)*d]
@@ -400,8 +416,17 @@ func GenAttack(ctx context.Context, o *Oracle, x []float32, goal Goal, cfg Confi
 			return finish(elite, false), err
 		}
 		copy(nextProbs[c:], p)
+		s, err := cfg.Guard.scores(ctx, o, next[d:(kids+1)*d], kids)
+		if err != nil {
+			if errors.Is(err, ErrBudgetExhausted) {
+				return finish(elite, false), nil
+			}
+			return finish(elite, false), err
+		}
+		copy(nextDet[1:], s)
 		pop, next = next, pop
 		probs, nextProbs = nextProbs, probs
+		det, nextDet = nextDet, det
 		size = kids + 1
 		gen++
 	}
