@@ -210,6 +210,9 @@ func (c *Campaign) Run(ctx context.Context) (CampaignReport, error) {
 			return CampaignReport{}, fmt.Errorf("adversarial: %s: example %d is not among the %d selected for these parameters; the folder belongs to another run", recPath, idx, len(tasks))
 		}
 	}
+	if err := c.verifyResumed(ctx, done, tasks); err != nil {
+		return CampaignReport{}, err
+	}
 	var todo []Task
 	for _, t := range tasks {
 		if _, ok := done[t.Index]; !ok {
