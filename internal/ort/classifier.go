@@ -368,7 +368,7 @@ func (c *Classifier) shape(rows int) ortgo.Shape {
 func (c *Classifier) runBatch(t *ortgo.Tensor[float32], rows int) ([]float32, int, error) {
 	outs := []ortgo.Value{nil}
 	if err := c.sess.Run([]ortgo.Value{t}, outs); err != nil {
-		return nil, 0, fmt.Errorf("%s: onnxruntime run on %d images: %w", c.path, rows, err)
+		return nil, 0, RunError(c.path, err)
 	}
 	defer outs[0].Destroy()
 	ot, ok := outs[0].(*ortgo.Tensor[float32])
