@@ -152,3 +152,15 @@ func (l *Ledger) String() string {
 	l.WriteTable(&b)
 	return b.String()
 }
+
+// ConvMACs sums MACs and MACsAfter over the Conv layers: the convolution FLOPs figure of the
+// filter-pruning literature, before and after.
+func (l *Ledger) ConvMACs() (before, after int64) {
+	for _, s := range l.Layers {
+		if s.Op == "Conv" {
+			before += s.MACs
+			after += s.MACsAfter
+		}
+	}
+	return before, after
+}

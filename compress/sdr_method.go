@@ -1,0 +1,113 @@
+package compress
+
+import (
+	"context"
+	"fmt"
+	"math"
+
+	"github.com/uqnn/uqnn/onnxio"
+)
+
+// Defaults of the sdr method, measured on LeNet-5's validation split (see SDRMethod).
+const (
+	DefaultSDRLambda     = 2e-3
+	DefaultSDREpochs     = 6
+	DefaultSDRTolerance  = 0.02
+	DefaultSDRTuneEpochs = 2
+)
+
+// SDRMethod is sensitivity-driven regularisation (Tartaglione et al. 2018) as a Method:
+//
+//  1. Train Epochs epochs (the fine-tuning optimizer, Tune) with the SDR hook: after every
+//     step each layer weight w becomes w − λ·w·max(0, 1 − S), S = |∂L/∂w| / max_tensor |∂L/∂w|
+//     (Raw: S = |∂L/∂w|); biases are not shrunk.
+//  2. Threshold: the largest magnitude cut-off T (one for all layers) such that zeroing every
+//     |w| ≤ T keeps the validation loss (mean cross-entropy on ValN validation images, in
+//     onnxruntime) within Tolerance nats of the SDR-trained model's.
+//  3. Fine-tune TuneEpochs epochs with that mask fixed.
+type SDRMethod struct {
+	Lambda     float64 `json:"lambda"`
+	Raw        bool    `json:"raw,omitempty"`
+	Epochs     int     `json:"epochs"`
+	Tolerance  float64 `json:"tolerance"`
+	ValN       int     `json:"val_n,omitempty"`
+	TuneEpochs int     `json:"tune_epochs"`
+}
+
+func init() {
+	Register("sdr", func() Method {
+		return &SDRMethod{Lambda: DefaultSDRLambda, Epochs: DefaultSDREpochs, Tolerance: DefaultSDRTolerance, TuneEpochs: DefaultSDRTuneEpochs}
+	})
+}
+
+func (*SDRMethod) Name() string { return "sdr" }
+
+// SetFineTuneEpochs sets the fine-tuning epochs after the threshold.
+func (p *SDRMethod) SetFineTuneEpochs(e int) { p.TuneEpochs = e }
+
+func (p *SDRMethod) Options() []Option {
+	return []Option{
+		{"sdr-lambda", "sdr: λ, the share of a fully insensitive weight removed per step: w ← w − λ·w·max(0, 1 − S)", &p.Lambda},
+		{"sdr-raw", "sdr: S = |∂L/∂w| instead of |∂L/∂w| / max over the tensor of |∂L/∂w|", &p.Raw},
+		{"sdr-epochs", "sdr: training epochs with the shrinkage", &p.Epochs},
+		{"tolerance", "sdr: validation loss rise (nats) the threshold may cost", &p.Tolerance},
+		{"val-n", "sdr: validation images the threshold is chosen on (0: all)", &p.ValN},
+	}
+}
+
+// Check validates the hyperparameters, naming the flag at fault.
+func (p *SDRMethod) Check() error {
+	switch {
+	case !(p.Lambda > 0 && p.Lambda < 1):
+		return fmt.Errorf("--sdr-lambda %g: want a value in (0, 1)", p.Lambda)
+	case p.Epochs < 1:
+		return fmt.Errorf("--sdr-epochs %d: want at least 1", p.Epochs)
+	case !(p.Tolerance >= 0) || math.IsInf(p.Tolerance, 0):
+		return fmt.Errorf("--tolerance %g: want a finite value ≥ 0", p.Tolerance)
+	case p.ValN < 0:
+		return fmt.Errorf("--val-n %d: want ≥ 0", p.ValN)
+	case p.TuneEpochs < 0:
+		return fmt.Errorf("--finetune-epochs %d: want ≥ 0", p.TuneEpochs)
+	}
+	return nil
+}
+
+func (p *SDRMethod) Apply(ctx context.Context, m *onnxio.Model, env *Env) (*Step, error) {
+	if err := p.Check(); err != nil {
+		return nil, err
+	}
+	if env.Data.Val.N == 0 {
+		return nil, fmt.Errorf("compress: sdr: the threshold needs validation images; the validation split is empty")
+	}
+	weights, err := layerWeights(m)
+	if err != nil {
+		return nil, err
+	}
+	hook, err := SDR(weights, SDRConfig{Lambda: p.Lambda, Raw: p.Raw})
+	if err != nil {
+		return nil, err
+	}
+	hook.Name = "" // stateless: nothing to checkpoint
+	trained, err := env.Retrain(ctx, m, env.Prior, p.Epochs, 300, hook)
+	if err != nil {
+		return nil, err
+	}
+	out, masks, res, err := Threshold(ctx, trained, env.ValidationLoss(p.ValN), ThresholdConfig{Tolerance: p.Tolerance})
+	if err != nil {
+		return nil, err
+	}
+	if masks, err = Intersect(masks, env.Prior); err != nil {
+		return nil, err
+	}
+	led, err := NewLedger(m, out)
+	if err != nil {
+		return nil, err
+	}
+	note := fmt.Sprintf("sdr: cut-off %.3g keeps %.2f%% of the weights; validation loss %.4f → %.4f (%d evaluations)",
+		res.Cutoff, 100*led.Kept, res.BaseLoss, res.Loss, res.Evaluations)
+	env.logf("  %s", note)
+	if out, err = env.Retrain(ctx, out, masks, p.TuneEpochs, 301); err != nil {
+		return nil, err
+	}
+	return &Step{Model: out, Masks: masks, Params: *p, Notes: []string{note}}, nil
+}
