@@ -103,6 +103,29 @@ func (p *FilterMethod) Apply(ctx context.Context, m *onnxio.Model, env *Env) (*S
 	return &Step{Model: out, Masks: masks, Params: *p, Notes: notes}, nil
 }
 
+// Supports checks that every Conv's channels can be followed to their consumers (see the
+// chain rule in doc.go).
+func (p *FilterMethod) Supports(m *onnxio.Model) error {
+	f, err := foldedClone(m)
+	if err != nil {
+		return err
+	}
+	convs, err := convNodes(f, nil)
+	if err != nil {
+		return err
+	}
+	shapes, err := inferShapes(f)
+	if err != nil {
+		return err
+	}
+	for _, cv := range convs {
+		if _, err := planChain(f.Graph, shapes, cv, nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // checkOps is a last check that the structural edit left a model whose shapes infer.
 func checkOps(m *onnxio.Model) error {
 	if _, err := inferShapes(m); err != nil {

@@ -36,6 +36,13 @@ type FineTuner interface {
 	SetFineTuneEpochs(epochs int)
 }
 
+// Supporter is a Method that can tell before any work whether a model has what it needs (filter
+// pruning: Convs whose channels it can follow); Chain asks it first, so an unsupported model
+// fails at once with an error wrapping onnxio.ErrUnsupported.
+type Supporter interface {
+	Supports(m *onnxio.Model) error
+}
+
 // Option is one hyperparameter of a Method, bound to a field: Value is a *float64, *int,
 // *string or *bool, and the field's value when the method is constructed is the default.
 type Option struct {
@@ -258,6 +265,13 @@ func Chain(ctx context.Context, m *onnxio.Model, methods []Method, env Env, sour
 	if len(methods) == 0 {
 		return nil, fmt.Errorf("compress: no methods to apply")
 	}
+	for _, meth := range methods {
+		if s, ok := meth.(Supporter); ok {
+			if err := s.Supports(m); err != nil {
+				return nil, err
+			}
+		}
+	}
 	cur := m
 	masks := env.Prior
 	res := &Chained{}
@@ -274,7 +288,7 @@ func Chain(ctx context.Context, m *onnxio.Model, methods []Method, env Env, sour
 		e.logf("%s:", meth.Name())
 		st, err := meth.Apply(ctx, cur, &e)
 		if err != nil {
-			return nil, fmt.Errorf("compress: %s: %w", meth.Name(), err)
+			return nil, fmt.Errorf("method %s: %w", meth.Name(), err)
 		}
 		led, err := NewLedger(cur, st.Model)
 		if err != nil {

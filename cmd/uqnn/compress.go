@@ -50,8 +50,11 @@ Methods:
              fine-tune --finetune-epochs (default 2) with that mask fixed.
 Registered: `
 
-func newCompressCmd(g *globals) *cobra.Command {
-	o := compressOptions{registry: map[string]compress.Method{}, owner: map[string]string{}}
+func newCompressCmd(g *globals) *cobra.Command { return compressCmd(g, &compressOptions{}) }
+
+// compressCmd builds the verb around o (tests preset the image counts).
+func compressCmd(g *globals, o *compressOptions) *cobra.Command {
+	o.registry, o.owner = map[string]compress.Method{}, map[string]string{}
 	c := &cobra.Command{
 		Use:   "compress MODEL.onnx --method M[,M2…] -o OUT.onnx",
 		Short: "Prune an ONNX classifier (magnitude, filter, sdr, …) and account for it layer by layer",
@@ -59,7 +62,7 @@ func newCompressCmd(g *globals) *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.model, o.changed = args[0], cmd.Flags().Changed
-			return runCompress(cmd.Context(), g, &o)
+			return runCompress(cmd.Context(), g, o)
 		},
 	}
 	f := c.Flags()

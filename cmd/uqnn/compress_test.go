@@ -1,0 +1,193 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+
+	"github.com/uqnn/uqnn/compress"
+	"github.com/uqnn/uqnn/internal/pixel"
+	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/testmodels"
+	"github.com/uqnn/uqnn/onnxio"
+)
+
+func TestCompressUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	out := filepath.Join(dir, "o.onnx")
+	model := filepath.Join(testmodels.Dir(t), "cntk-zoo-mnist-op7.onnx")
+	tests := []struct {
+		name     string
+		args     []string
+		mentions string
+	}{
+		{"no output", []string{"compress", model}, "-o"},
+		{"unknown method", []string{"compress", model, "--method", "magnitude,prune", "-o", out}, "--method"},
+		{"two targets", []string{"compress", model, "--quality", "1", "--keep-all", "0.1", "-o", out}, "--keep-all"},
+		{"keep-all above 1", []string{"compress", model, "--keep-all", "1.5", "-o", out}, "--keep-all"},
+		{"bad keep", []string{"compress", model, "--keep", "conv1", "-o", out}, "--keep"},
+		{"flag of another method", []string{"compress", model, "--method", "magnitude", "--remove", "0.3", "-o", out}, "--remove"},
+		{"remove 1", []string{"compress", model, "--method", "filter", "--remove", "1", "-o", out}, "--remove"},
+		{"bad criterion", []string{"compress", model, "--method", "filter", "--criterion", "l1", "-o", out}, "--criterion"},
+		{"sdr lambda", []string{"compress", model, "--method", "sdr", "--sdr-lambda", "0", "-o", out}, "--sdr-lambda"},
+		{"bad optimizer", []string{"compress", model, "--optimizer", "rmsprop", "-o", out}, "--optimizer"},
+		{"overwrite input", []string{"compress", model, "-o", model}, "overwrite"},
+		{"missing folder", []string{"compress", model, "-o", filepath.Join(dir, "no", "o.onnx")}, "does not exist"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			assertCleanFailure(t, uqnn(t, tc.args...), exitUsage, tc.mentions)
+		})
+	}
+}
+
+func TestCompressUnsupportedModel(t *testing.T) {
+	testenv.ORT(t)
+	dir := t.TempDir()
+	// The MLP has no Conv: filter pruning has nothing to remove.
+	mlp := filepath.Join(testmodels.Dir(t), "tf2onnx-mlp-op13.onnx")
+	assertCleanFailure(t, uqnn(t, "compress", mlp, "--method", "filter", "-o", filepath.Join(dir, "o.onnx")), exitBadModel, "Conv")
+	assertCleanFailure(t, uqnn(t, "compress", filepath.Join(dir, "absent.onnx"), "-o", filepath.Join(dir, "o.onnx")), exitBadModel, "absent.onnx")
+}
+
+// compress runs the verb in-process on few images (300 training, 100 validation, 300 test) and
+// returns the --json report.
+func runSmallCompress(t *testing.T, args ...string) compressReport {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	g := &globals{stdout: &stdout, stderr: &stderr}
+	c := compressCmd(g, &compressOptions{trainN: 300, valN: 100, testN: 300})
+	c.SetArgs(append(args, "--json"))
+	c.SetOut(&stderr)
+	c.SetErr(&stderr)
+	if err := c.ExecuteContext(context.Background()); err != nil {
+		t.Fatalf("compress %v: %v\n%s", args, err, stderr.String())
+	}
+	var rep compressReport
+	if err := json.Unmarshal(stdout.Bytes(), &rep); err != nil {
+		t.Fatalf("--json output does not parse: %v\n%s", err, stdout.String())
+	}
+	return rep
+}
+
+// checkCompressed checks what every run must give: the PNG, the metadata record and pixel
+// convention, the ledger against the written file's weights, and the accuracy `uqnn eval`
+// measures on the written file in onnxruntime.
+func checkCompressed(t *testing.T, rep compressReport, src string, methods ...string) *onnxio.Model {
+	t.Helper()
+	f, err := os.Open(rep.PNG)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img, err := png.Decode(f)
+	f.Close()
+	if err != nil {
+		t.Fatalf("%s: %v", rep.PNG, err)
+	}
+	if b := img.Bounds(); b.Dx() < 200 || b.Dy() < 200 {
+		t.Errorf("figure is %v; want a real picture", b)
+	}
+	m, err := onnxio.Load(rep.Output)
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	recs, err := compress.Records(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(recs) != len(methods) {
+		t.Fatalf("metadata has %d records; want %d (%v)", len(recs), len(methods), methods)
+	}
+	for i, r := range recs {
+		if r.Method != methods[i] || r.Params == nil {
+			t.Errorf("record %d: method %q params %v; want %q with its hyperparameters", i, r.Method, r.Params, methods[i])
+		}
+	}
+	if recs[0].SourceSHA256 != compress.SHA256(raw) {
+		t.Errorf("record source sha256 %s; want the input file's %s", recs[0].SourceSHA256, compress.SHA256(raw))
+	}
+	if v, ok := m.Meta(pixel.MetaKey); !ok || v != rep.Preprocess.Preprocess.String() {
+		t.Errorf("metadata %s = %q; want %q", pixel.MetaKey, v, rep.Preprocess.Preprocess.String())
+	}
+	var nz int64
+	for _, l := range rep.Ledger.Layers {
+		for _, v := range m.Initializer(l.Weight).Float32 {
+			if v != 0 {
+				nz++
+			}
+		}
+	}
+	if nz != rep.Ledger.NonZero {
+		t.Errorf("the written file has %d non-zero layer weights; the ledger says %d", nz, rep.Ledger.NonZero)
+	}
+	// onnxruntime through `uqnn eval`, the path a user checks with.
+	r := uqnn(t, "eval", rep.Output, "--n", strconv.Itoa(rep.TestImages), "--json")
+	if r.code != 0 {
+		t.Fatalf("uqnn eval %s: exit %d\n%s", rep.Output, r.code, r.stderr)
+	}
+	var ev evalReport
+	if err := json.Unmarshal([]byte(r.stdout), &ev); err != nil {
+		t.Fatal(err)
+	}
+	if ev.Scores.Accuracy != rep.Ledger.AccuracyAfter {
+		t.Errorf("uqnn eval gives accuracy %.4f on %d images; compress reported %.4f", ev.Scores.Accuracy, rep.TestImages, rep.Ledger.AccuracyAfter)
+	}
+	return m
+}
+
+func TestCompressMagnitudeEndToEnd(t *testing.T) {
+	testenv.ORT(t)
+	dir := t.TempDir()
+	src := filepath.Join(testmodels.Dir(t), "cntk-zoo-mnist-op7.onnx")
+	out := filepath.Join(dir, "mag.onnx")
+	rep := runSmallCompress(t, src, "--method", "magnitude", "--keep-all", "0.3", "--stages", "2", "--finetune-epochs", "1", "-o", out)
+	m := checkCompressed(t, rep, src, "magnitude")
+	// round(0.3·5960) weights survive the last stage, and retraining under the mask kept the
+	// pruned ones at exactly zero (a weight that moved would raise the count).
+	if want := int64(math.Round(0.3 * float64(rep.Ledger.Params))); rep.Ledger.NonZero > want || rep.Ledger.NonZero < want-5 {
+		t.Errorf("%d of %d weights kept; want %d (a few may be exact zeros)", rep.Ledger.NonZero, rep.Ledger.Params, want)
+	}
+	if rep.Ledger.AccuracyBefore < 0.95 || rep.Ledger.AccuracyAfter < 0.5 {
+		t.Errorf("accuracy %.3f → %.3f; want a working model before and after", rep.Ledger.AccuracyBefore, rep.Ledger.AccuracyAfter)
+	}
+	if rep.PNG != filepath.Join(dir, "mag.prune.png") || m.Graph == nil {
+		t.Errorf("figure at %s; want beside the output", rep.PNG)
+	}
+}
+
+func TestCompressFilterAndSDREndToEnd(t *testing.T) {
+	testenv.ORT(t)
+	dir := t.TempDir()
+	src := filepath.Join(testmodels.Dir(t), "cntk-zoo-mnist-op7.onnx")
+	out := filepath.Join(dir, "fs.onnx")
+	rep := runSmallCompress(t, src, "--method", "filter,sdr", "--remove", "0.5", "--filter-images", "50",
+		"--sdr-epochs", "1", "--sdr-lambda", "0.01", "--finetune-epochs", "1", "-o", out)
+	m := checkCompressed(t, rep, src, "filter", "sdr")
+	// CNTK's zoo net: convs of 8 and 16 filters lose half each, in the file and the ledger.
+	orig, err := onnxio.Load(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range rep.Ledger.Layers {
+		if l.Op != "Conv" {
+			continue
+		}
+		got, was := m.Initializer(l.Weight).Dims, orig.Initializer(l.Weight).Dims
+		if got[0]*2 != was[0] || l.Shape[0] != got[0] {
+			t.Errorf("conv %s: %v filters in the source, %v in the file, %v in the ledger; want half", l.Name, was, got, l.Shape)
+		}
+	}
+	if rep.ConvMACsAfter*10 > rep.ConvMACs*3+1 {
+		t.Errorf("conv multiply-adds %d → %d; removing half the filters of both convs leaves about a quarter", rep.ConvMACs, rep.ConvMACsAfter)
+	}
+}
