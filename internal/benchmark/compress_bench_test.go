@@ -1,0 +1,116 @@
+package benchmark
+
+import (
+	"context"
+	"math/rand/v2"
+	"path/filepath"
+	"testing"
+
+	"github.com/uqnn/uqnn/compress"
+	"github.com/uqnn/uqnn/fixtures"
+	"github.com/uqnn/uqnn/internal/ort"
+	"github.com/uqnn/uqnn/internal/pixel"
+	"github.com/uqnn/uqnn/internal/testenv"
+	"github.com/uqnn/uqnn/internal/train"
+	"github.com/uqnn/uqnn/onnxio"
+)
+
+// retrainImages is the size of the benchmark's training epoch (20 steps of batch 64): enough
+// steps for the per-step cost to dominate the graph build.
+const retrainImages = 20 * trainBatch
+
+func randomSet(rng *rand.Rand, n int) train.Set {
+	s := train.Set{Images: make([]uint8, n*fixtures.Pixels), Labels: make([]uint8, n), N: n, Rows: 28, Cols: 28}
+	for i := range s.Images {
+		s.Images[i] = uint8(rng.IntN(256))
+	}
+	for i := range s.Labels {
+		s.Labels[i] = uint8(rng.IntN(fixtures.Classes))
+	}
+	return s
+}
+
+// BenchmarkRetrainEpoch is one training epoch of LeNet-5 (Fit with Adam, as uqnn compress
+// retrains) without a mask and under the mask of Han's 8% magnitude pruning: the pair whose
+// ratio is the cost of keeping pruned weights at zero (issue 9 wants masked ≤ 1.1× plain).
+func BenchmarkRetrainEpoch(b *testing.B) {
+	m, err := fixtures.Build("lenet5", rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, masks, err := compress.Magnitude(m, compress.MagnitudeConfig{Keep: compress.HanLeNet5Keep})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := train.Data{Train: randomSet(rand.New(rand.NewPCG(5, 6)), retrainImages), Scale: 1.0 / 255}
+	for _, c := range []struct {
+		name  string
+		masks compress.Masks
+	}{{"plain", nil}, {"masked", masks}} {
+		b.Run(c.name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				cfg := train.FitConfig{Config: train.Config{Epochs: 1, Batch: trainBatch, LR: 1e-4, Seed: 1, EvalTrain: -1, Masks: c.masks}}
+				f, err := train.Fit(context.Background(), m, data, &train.Adam{}, cfg)
+				if err != nil {
+					b.Fatal(err)
+				}
+				f.Close()
+			}
+			b.ReportMetric(float64(retrainImages)*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
+
+// BenchmarkFilterPrunedORT is onnxruntime inference at batch 256 of LeNet-5 and of LeNet-5
+// with half the filters of each conv removed (compress.RemoveFilters, what `uqnn compress
+// --method filter` writes at its default --remove 0.5): the ratio of the two is the speed-up of
+// structural pruning. One intra-op thread, so the figure does not depend on the machine's load
+// spreading.
+func BenchmarkFilterPrunedORT(b *testing.B) {
+	testenv.ORT(b)
+	m, err := fixtures.Build("lenet5", rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	half := func(n int64) []int64 {
+		r := make([]int64, n/2)
+		for i := range r {
+			r[i] = int64(2 * i)
+		}
+		return r
+	}
+	pruned, err := compress.RemoveFilters(m, map[string][]int64{"conv1": half(20), "conv2": half(50)})
+	if err != nil {
+		b.Fatal(err)
+	}
+	dir := b.TempDir()
+	const batch = 256
+	x := randomSet(rand.New(rand.NewPCG(7, 8)), batch)
+	raw := make([]float32, len(x.Images))
+	for i, v := range x.Images {
+		raw[i] = float32(v)
+	}
+	for _, c := range []struct {
+		name  string
+		model *onnxio.Model
+	}{{"original", m}, {"pruned", pruned}} {
+		b.Run(c.name, func(b *testing.B) {
+			path := filepath.Join(dir, c.name+".onnx")
+			if err := c.model.Save(path, onnxio.SaveOptions{}); err != nil {
+				b.Fatal(err)
+			}
+			cl, err := ort.Open(path, pixel.UnitRange, ort.Options{Height: 28, Width: 28, Threads: 1, Chunk: batch})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer cl.Close()
+			for b.Loop() {
+				if _, err := cl.Scores(context.Background(), raw, batch); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(batch)*float64(b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
+}
