@@ -6,7 +6,9 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
+	"sync"
 
+	"github.com/uqnn/uqnn/internal/kernels"
 	"github.com/uqnn/uqnn/internal/nn"
 	"github.com/uqnn/uqnn/internal/seed"
 	"github.com/uqnn/uqnn/internal/train"
@@ -27,8 +29,9 @@ import (
 // op(x, θ) + b + √op(x², σ²)·ε, one ε ~ N(0, 1) per output value, fully connected and
 // convolutional layers alike; ε comes from the run's "svd noise" stream. The KL weight rises
 // linearly from 0 to 1 over the warm-up epochs. After every step, weights with log α above the
-// threshold (3: a dropout rate above 95%) are set to exactly zero, so the epoch-end evaluations
-// (ε = 0) score the pruned deterministic model that is exported. Biases carry no noise or KL.
+// threshold (3: a dropout rate above 95%) are set to exactly zero before each step (value and
+// gradient) and at each epoch's end, so the epoch-end evaluations (ε = 0) score the pruned
+// deterministic model that is exported. Biases carry no noise or KL.
 //
 // The run starts from the trained model with every log σ² = −10 and uses Adam with the learning
 // rate decayed linearly to 0 (as in the paper). The result is the original graph with θ written
@@ -305,17 +308,49 @@ func (s *svdState) hook() train.Hook {
 				w = min(1, float64(st.Step+1)/total)
 			}
 			n := float64(s.n)
-			for _, l := range s.layers {
-				l.gTheta, l.gLS = st.Params[l.iTheta].Grad, st.Params[l.iLS].Grad
-				klGrad(l.theta, l.ls, l.gTheta, l.gLS, float32(w/n))
+			s.step(st.Params, float32(w/n))
+			return nil
+		},
+		AfterStep: func(_ context.Context, st *train.State) error {
+			if st.StepInEpoch == st.StepsPerEpoch {
+				s.prune() // what the epoch-end evaluation scores is the pruned model
 			}
 			return nil
 		},
-		AfterStep: func(context.Context, *train.State) error {
-			s.prune()
-			return nil
-		},
 	}
+}
+
+// step adds the KL gradient (scale·∂KL) of every weight and zeroes the weights whose log α
+// passed the threshold (and their gradients, so they stay at 0 up to the optimizer's
+// momentum, which the next step zeroes again). Chunks of the weights are spread over
+// goroutines; every element is independent, so the result does not depend on the split.
+func (s *svdState) step(ps []train.Param, scale float32) {
+	type chunk struct {
+		l      *svdLayer
+		lo, hi int
+	}
+	const size = 1 << 15
+	var chunks []chunk
+	for _, l := range s.layers {
+		l.gTheta, l.gLS = ps[l.iTheta].Grad, ps[l.iLS].Grad
+		for lo := 0; lo < len(l.theta); lo += size {
+			chunks = append(chunks, chunk{l, lo, min(lo+size, len(l.theta))})
+		}
+	}
+	workers := min(max(kernels.Threads(), 1), len(chunks))
+	var wg sync.WaitGroup
+	for w := range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := w; i < len(chunks); i += workers {
+				c := chunks[i]
+				l := c.l
+				klGradPrune(l.theta[c.lo:c.hi], l.ls[c.lo:c.hi], l.gTheta[c.lo:c.hi], l.gLS[c.lo:c.hi], scale, s.cfg.Threshold)
+			}
+		}()
+	}
+	wg.Wait()
 }
 
 // prune sets θ to 0 where log α = log σ² − log θ² > threshold, i.e. θ² < exp(log σ² − threshold).
@@ -371,15 +406,20 @@ func sigmoid(x float64) float64 {
 	return e / (1 + e)
 }
 
-// klGrad adds scale·∂KL/∂θ and scale·∂KL/∂log σ² to the gradients. ∂ log α/∂ log σ² = 1 and
-// ∂ log α/∂θ = −2/θ; outside the clipping range (and at θ = 0) the gradient is 0.
-func klGrad(theta, ls, gTheta, gLS []float32, scale float32) {
+// klGradPrune zeroes the weights whose log α exceeds thr (value and gradient) and adds the KL
+// gradient of the others (klGrad).
+func klGradPrune(theta, ls, gTheta, gLS []float32, scale float32, thr float64) {
 	for i, v := range theta {
 		if v == 0 {
+			gTheta[i] = 0
 			continue
 		}
 		t := float64(v)
 		la := float64(ls[i]) - math.Log(t*t)
+		if la > thr {
+			theta[i], gTheta[i] = 0, 0
+			continue
+		}
 		if la <= -LogAlphaClip || la >= LogAlphaClip {
 			continue
 		}

@@ -20,24 +20,35 @@ const (
 	klTol = 1e-6
 )
 
-// TestSVDKLGradient checks klGrad (∂KL/∂θ and ∂KL/∂log σ² through log α = log σ² − log θ²)
-// against central differences of svdKL(logAlpha(θ, log σ²)) inside the clipping range, and
-// that it adds nothing outside it.
+// TestSVDKLGradient checks klGradPrune's KL gradient (∂KL/∂θ and ∂KL/∂log σ² through
+// log α = log σ² − log θ²) against central differences of svdKL(logAlpha(θ, log σ²)) inside the
+// clipping range, that it adds nothing below it, and that weights above the threshold (3) are
+// zeroed with their gradients.
 func TestSVDKLGradient(t *testing.T) {
 	kl := func(theta, ls float64) float64 { return svdKL(ls - math.Log(theta*theta)) }
 	cases := []struct{ theta, ls float64 }{
 		{0.1, -10}, {-0.1, -6}, {0.03, -8}, {-0.5, -2}, {0.02, -5}, {1.2, -1}, {-0.004, -9},
+		{1, -9},    // log α = −9: clipped, no gradient
+		{0.01, -4}, // log α ≈ 5.2 > 3: pruned
 	}
 	const scale = 0.25
 	for _, c := range cases {
 		th, ls := []float32{float32(c.theta)}, []float32{float32(c.ls)}
-		gt, gl := []float32{0}, []float32{0}
-		klGrad(th, ls, gt, gl, scale)
+		gt, gl := []float32{0.5}, []float32{0.25} // the data gradient the KL adds to
 		t32, l32 := float64(th[0]), float64(ls[0])
+		klGradPrune(th, ls, gt, gl, scale, 3)
 		la := l32 - math.Log(t32*t32)
+		if la > 3 {
+			if th[0] != 0 || gt[0] != 0 || gl[0] != 0.25 {
+				t.Errorf("θ=%g log σ²=%g (log α %.3f > 3): θ %g, ∂θ %g, ∂log σ² %g after; want 0, 0, 0.25 (unchanged)", c.theta, c.ls, la, th[0], gt[0], gl[0])
+			}
+			continue
+		}
+		gt[0] -= 0.5
+		gl[0] -= 0.25
 		wantT := scale * (kl(t32+klStep, l32) - kl(t32-klStep, l32)) / (2 * klStep)
 		wantL := scale * (kl(t32, l32+klStep) - kl(t32, l32-klStep)) / (2 * klStep)
-		if math.Abs(la) >= LogAlphaClip {
+		if la <= -LogAlphaClip {
 			wantT, wantL = 0, 0
 		}
 		for _, g := range []struct {
@@ -220,4 +231,64 @@ func TestSVDEndToEnd(t *testing.T) {
 		t.Errorf("onnxruntime and Gorgonia differ by %g (scale %g)", d, s)
 	}
 	_ = onnxio.ErrUnsupported
+}
+
+// BenchmarkSVDStep times one training step of LeNet-5 (batch 64) as plain Adam training and as
+// SVD (variational graph, noise draw, KL gradient and pruning hook); compare the two.
+func BenchmarkSVDStep(b *testing.B) {
+	m := lenet5(1)
+	rng := rand.New(rand.NewPCG(1, 2))
+	x := make([]float32, 64*784)
+	for i := range x {
+		x[i] = rng.Float32()
+	}
+	labels := make([]int, 64)
+	for i := range labels {
+		labels[i] = i % 10
+	}
+	for _, variational := range []bool{false, true} {
+		name := "plain"
+		if variational {
+			name = "svd"
+		}
+		b.Run(name, func(b *testing.B) {
+			g, err := nn.Build(m, nn.Config{Batch: 64, Variational: variational})
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer g.Close()
+			inner, err := train.NN(g)
+			if err != nil {
+				b.Fatal(err)
+			}
+			var net train.Net = inner
+			var s *svdState
+			if variational {
+				s = newSVDState(g, inner, SVDConfig{}.withDefaults())
+				s.n = 55000
+				net = s
+			}
+			opt := &train.Adam{}
+			opt.Init(net.Params())
+			h := train.Hook{}
+			if s != nil {
+				h = s.hook()
+			}
+			st := &train.State{Params: net.Params(), StepsPerEpoch: 859}
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				if _, err := net.LossGrad(x, labels); err != nil {
+					b.Fatal(err)
+				}
+				if h.AfterGrad != nil {
+					h.AfterGrad(context.Background(), st)
+				}
+				opt.Step(net.Params(), train.StepInfo{LR: 1e-3, Rand: rng})
+				if h.AfterStep != nil {
+					h.AfterStep(context.Background(), st)
+				}
+			}
+			b.ReportMetric(float64(64*b.N)/b.Elapsed().Seconds(), "images/s")
+		})
+	}
 }
