@@ -52,7 +52,7 @@ func (h *hheap) Less(i, j int) bool {
 	return a.min < b.min
 }
 func (h *hheap) Swap(i, j int) { h.idx[i], h.idx[j] = h.idx[j], h.idx[i] }
-func (h *hheap) Push(x any)   { h.idx = append(h.idx, x.(int)) }
+func (h *hheap) Push(x any)    { h.idx = append(h.idx, x.(int)) }
 func (h *hheap) Pop() any {
 	n := len(h.idx)
 	v := h.idx[n-1]
