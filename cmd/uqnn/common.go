@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/uqnn/uqnn/fixtures"
@@ -208,4 +209,37 @@ func curvesPNG(curves []train.Point, title string) ([]byte, error) {
 		pts[i] = report.CurvePoint{Epoch: c.Epoch, BatchLoss: c.BatchLoss, Evaluated: c.Evaluated, TrainAcc: c.TrainAcc, ValLoss: c.ValLoss, ValAcc: c.ValAcc}
 	}
 	return report.LearningCurves(pts, title)
+}
+
+// fileKey identifies a file for aliasing checks: its device and inode when it exists (so hard
+// links and symlinks match), else its absolute path with the folder's symlinks resolved.
+func fileKey(path string) string {
+	if st, err := os.Stat(path); err == nil {
+		if sys, ok := st.Sys().(*syscall.Stat_t); ok {
+			return fmt.Sprintf("inode %d:%d", sys.Dev, sys.Ino)
+		}
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "path " + path
+	}
+	if dir, err := filepath.EvalSymlinks(filepath.Dir(abs)); err == nil {
+		abs = filepath.Join(dir, filepath.Base(abs))
+	}
+	return "path " + abs
+}
+
+// refuseAliases is a usage error when any output would write over any input, however it is
+// reached (the same path, "..", a symlink, a hard link).
+func refuseAliases(inputs, outputs []string) error {
+	in := map[string]string{}
+	for _, p := range inputs {
+		in[fileKey(p)] = p
+	}
+	for _, o := range outputs {
+		if src, ok := in[fileKey(o)]; ok {
+			return usagef("output %s is the input file %s and would overwrite it; inputs are never written: choose another output", o, src)
+		}
+	}
+	return nil
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
@@ -59,28 +57,22 @@ func runConvert(ctx context.Context, opts convertOptions) error {
 	if opts.Threshold > 0 && !opts.ExternalData {
 		return usagef("convert: --threshold needs --external-data")
 	}
-	if same, err := sameFile(opts.In, opts.Out); err != nil {
-		return err
-	} else if same {
-		return usagef("convert: output %s is the input; choose another file (inputs are never overwritten)", opts.Out)
-	}
+	outs := []string{opts.Out}
 	if opts.ExternalData {
-		if same, err := sameFile(opts.In, opts.Out+".data"); err != nil {
-			return err
-		} else if same {
-			return usagef("convert: the data file %s.data is the input", opts.Out)
-		}
+		outs = append(outs, opts.Out+".data")
+	}
+	if err := refuseAliases([]string{opts.In}, outs); err != nil {
+		return err
+	}
+	if err := checkOutputs(outs...); err != nil {
+		return err
 	}
 	m, err := onnxio.Load(opts.In)
 	if err != nil {
 		return err
 	}
-	for _, f := range m.ExternalFiles() {
-		if same, err := sameFile(f, opts.Out+".data"); err != nil {
-			return err
-		} else if same && opts.ExternalData {
-			return usagef("convert: the data file %s.data is the input's external data; choose another output", opts.Out)
-		}
+	if err := refuseAliases(append([]string{opts.In}, m.ExternalFiles()...), outs); err != nil {
+		return err
 	}
 	if err := ctx.Err(); err != nil {
 		return err
@@ -97,28 +89,4 @@ func runConvert(ctx context.Context, opts convertOptions) error {
 		fmt.Fprintf(opts.Stderr, "wrote %s\n", opts.Out)
 	}
 	return nil
-}
-
-// sameFile reports whether a and b name the same existing file; a missing b is not an error.
-func sameFile(a, b string) (bool, error) {
-	sb, err := os.Stat(b)
-	if os.IsNotExist(err) {
-		return false, nil
-	}
-	if err != nil {
-		return false, fmt.Errorf("convert: %w", err)
-	}
-	sa, err := os.Stat(a)
-	if err != nil {
-		if os.IsNotExist(err) {
-			return false, nil // Load reports the missing input
-		}
-		return false, fmt.Errorf("convert: %w", err)
-	}
-	if os.SameFile(sa, sb) {
-		return true, nil
-	}
-	aa, _ := filepath.Abs(a)
-	ab, _ := filepath.Abs(b)
-	return aa == ab, nil
 }

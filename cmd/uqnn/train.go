@@ -104,8 +104,6 @@ func (o *trainOptions) check() error {
 		return usagef("train: -o OUT.onnx is required")
 	case o.init != "" && o.archSet:
 		return usagef("train: give --arch or --init, not both")
-	case o.init != "" && samePath(o.init, o.out):
-		return usagef("train: -o %s would overwrite the --init model; choose another output", o.out)
 	}
 	if o.calibN < 1 {
 		return usagef("train: --calib-n %d: want at least 1 validation image", o.calibN)
@@ -172,12 +170,22 @@ func runTrain(ctx context.Context, g *globals, o trainOptions) error {
 	if err := checkCheckpoint(paths.Checkpoint, o.resume, "-o "+o.out); err != nil {
 		return err
 	}
+	if o.init != "" {
+		if err := refuseAliases([]string{o.init}, []string{paths.Model, paths.CSV, paths.PNG, paths.Checkpoint}); err != nil {
+			return err
+		}
+	}
 	mn, err := loadMNIST(o.data)
 	if err != nil {
 		return err
 	}
 	if job.Model, err = trainModel(&o); err != nil {
 		return err
+	}
+	if o.init != "" {
+		if err := refuseAliases(append([]string{o.init}, job.Model.ExternalFiles()...), []string{paths.Model, paths.CSV, paths.PNG, paths.Checkpoint}); err != nil {
+			return err
+		}
 	}
 	pp, err := trainPreprocess(ctx, g, &o, job.Model, mn)
 	if err != nil {
