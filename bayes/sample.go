@@ -1,0 +1,434 @@
+package bayes
+
+import (
+	"bytes"
+	"context"
+	"encoding/gob"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+
+	"github.com/uqnn/uqnn/compress"
+	"github.com/uqnn/uqnn/internal/atomicfile"
+	"github.com/uqnn/uqnn/internal/seed"
+	"github.com/uqnn/uqnn/internal/train"
+	"github.com/uqnn/uqnn/onnxio"
+)
+
+// Sampler names.
+const (
+	SamplerPSGLD = "psgld"
+	SamplerBAOAB = "baoab"
+)
+
+// Defaults of a zero SampleConfig, chosen on LeNet-5's validation split (see the sample verb's
+// help and the measured table in the report): a member every DefaultThin steps after
+// DefaultBurnin steps from the trained point model.
+const (
+	DefaultMembers     = 20
+	DefaultBurnin      = 500
+	DefaultThin        = 200
+	DefaultPSGLDStep   = 1e-4 // pSGLD's h: an RMSprop learning rate on the mean minibatch loss
+	DefaultBAOABStep   = 1e-4 // BAOAB's h: a time step at unit mass
+	DefaultTemperature = 1.0
+	DefaultWeightDecay = 5e-4 // the prior of `uqnn train`'s default run: σ² = 1/(N·decay)
+	TraceEvery         = 10   // steps averaged into one row of the trace
+)
+
+// TemperatureConvention is the sentence the CLI's help and the manifest carry.
+const TemperatureConvention = "T = 1 samples the Bayes posterior of the full-data likelihood, exp(−U/T) with U = −Σ log p(y|x,θ) − log prior over all N training images; T < 1 is a cold (sharper) posterior"
+
+// SampleConfig is a sampling run's settings; zero fields mean the documented defaults.
+type SampleConfig struct {
+	Sampler     string  // SamplerPSGLD (default) or SamplerBAOAB
+	Members     int     // members in all (split evenly over the chains); 0: DefaultMembers
+	Chains      int     // independent chains, each from the source model; 0: 1
+	Burnin      int     // steps of each chain before its first member; 0: DefaultBurnin, <0: none
+	Thin        int     // steps between members; 0: DefaultThin
+	StepSize    float64 // h; 0: the sampler's default
+	Temperature float64 // T; 0: 1
+	Friction    float64 // BAOAB's γ; 0: DefaultFrictionStep/h
+	Lambda      float64 // pSGLD's λ; 0: DefaultPSGLDLambda
+	Alpha       float64 // pSGLD's α; 0: DefaultAlpha
+	// WeightDecay is the Gaussian prior N(0, σ²) on every weight as train.L2Prior's decay:
+	// decay = 1/(N·σ²), N the training images. 0 means DefaultWeightDecay; negative means no prior.
+	WeightDecay float64
+	Batch       int    // minibatch; 0: train.DefaultBatch
+	Seed        uint64 // chain c > 0 runs on seed.Indexed(Seed, "chain", c)
+	NoMask      bool   // let the source's zero weights move (default: they stay exactly 0)
+	Resume      bool   // continue an interrupted run in Dir
+}
+
+// Resolved returns c with every default filled in, or an error naming the setting at fault.
+func (c SampleConfig) Resolved() (SampleConfig, error) {
+	if c.Sampler == "" {
+		c.Sampler = SamplerPSGLD
+	}
+	if c.Members == 0 {
+		c.Members = DefaultMembers
+	}
+	if c.Chains == 0 {
+		c.Chains = 1
+	}
+	if c.Burnin == 0 {
+		c.Burnin = DefaultBurnin
+	} else if c.Burnin < 0 {
+		c.Burnin = 0
+	}
+	if c.Thin == 0 {
+		c.Thin = DefaultThin
+	}
+	if c.StepSize == 0 {
+		c.StepSize = map[string]float64{SamplerPSGLD: DefaultPSGLDStep, SamplerBAOAB: DefaultBAOABStep}[c.Sampler]
+	}
+	if c.Temperature == 0 {
+		c.Temperature = DefaultTemperature
+	}
+	if c.WeightDecay == 0 {
+		c.WeightDecay = DefaultWeightDecay
+	} else if c.WeightDecay < 0 {
+		c.WeightDecay = 0
+	}
+	if c.Batch == 0 {
+		c.Batch = train.DefaultBatch
+	}
+	if c.Sampler == SamplerPSGLD {
+		if c.Lambda == 0 {
+			c.Lambda = DefaultPSGLDLambda
+		}
+		if c.Alpha == 0 {
+			c.Alpha = DefaultAlpha
+		}
+	}
+	finite := func(v float64) bool { return !math.IsNaN(v) && !math.IsInf(v, 0) }
+	switch {
+	case c.Sampler != SamplerPSGLD && c.Sampler != SamplerBAOAB:
+		return c, fmt.Errorf("--sampler %q: want psgld or baoab", c.Sampler)
+	case c.Members < 1:
+		return c, fmt.Errorf("--members %d: want at least 1", c.Members)
+	case c.Chains < 1:
+		return c, fmt.Errorf("--chains %d: want at least 1", c.Chains)
+	case c.Members%c.Chains != 0:
+		return c, fmt.Errorf("--members %d is not a multiple of --chains %d; want the same number of members from each chain", c.Members, c.Chains)
+	case c.Members > 9999:
+		return c, fmt.Errorf("--members %d: want at most 9999", c.Members)
+	case c.Thin < 1:
+		return c, fmt.Errorf("--thin %d: want at least 1 step", c.Thin)
+	case !(c.StepSize > 0) || !finite(c.StepSize):
+		return c, fmt.Errorf("--step-size %g: want a finite step > 0", c.StepSize)
+	case !(c.Temperature > 0) || !finite(c.Temperature):
+		return c, fmt.Errorf("--temperature %g: want a finite T > 0 (1: the Bayes posterior)", c.Temperature)
+	case !(c.Friction >= 0) || !finite(c.Friction):
+		return c, fmt.Errorf("--friction %g: want a finite γ ≥ 0 (0: %g/step size)", c.Friction, DefaultFrictionStep)
+	case c.Friction != 0 && c.Sampler != SamplerBAOAB:
+		return c, fmt.Errorf("--friction is BAOAB's; --sampler %s has none", c.Sampler)
+	case !finite(c.WeightDecay):
+		return c, fmt.Errorf("--weight-decay %g: want a finite value", c.WeightDecay)
+	case c.Batch < 1:
+		return c, fmt.Errorf("--batch %d: want at least 1", c.Batch)
+	case c.Sampler == SamplerPSGLD && (!(c.Lambda > 0) || !finite(c.Lambda)):
+		return c, fmt.Errorf("--lambda %g: want > 0", c.Lambda)
+	case c.Sampler == SamplerPSGLD && !(c.Alpha > 0 && c.Alpha < 1):
+		return c, fmt.Errorf("--alpha %g: want in (0, 1)", c.Alpha)
+	}
+	return c, nil
+}
+
+// stepper is the configured sampler.
+func (c SampleConfig) stepper() train.Stepper {
+	if c.Sampler == SamplerBAOAB {
+		return &BAOAB{Friction: c.Friction, Temperature: c.Temperature}
+	}
+	return &PSGLD{Lambda: c.Lambda, Alpha: c.Alpha, Temperature: c.Temperature}
+}
+
+// settings are every result-changing setting, as the CLI's flags spell them; a resume with any
+// other value is refused naming it.
+func (c SampleConfig) settings(job *SampleJob) map[string]string {
+	f := func(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+	return map[string]string{
+		"--sampler": c.Sampler, "--members": strconv.Itoa(c.Members), "--chains": strconv.Itoa(c.Chains),
+		"--burnin": strconv.Itoa(c.Burnin), "--thin": strconv.Itoa(c.Thin), "--step-size": f(c.StepSize),
+		"--temperature": f(c.Temperature), "--friction": f(c.Friction), "--lambda": f(c.Lambda), "--alpha": f(c.Alpha),
+		"--weight-decay": f(c.WeightDecay), "--batch": strconv.Itoa(c.Batch), "--seed": strconv.FormatUint(c.Seed, 10),
+		"--no-mask": strconv.FormatBool(c.NoMask), "source sha256": job.SourceSHA256,
+		"--preprocess":      fmt.Sprintf("scale=%g,offset=%g", job.Data.Scale, job.Data.Offset),
+		"training images":   strconv.Itoa(job.Data.Train.N),
+		"validation images": strconv.Itoa(job.Data.Val.N),
+		"test images":       strconv.Itoa(job.Test.N),
+	}
+}
+
+// SampleJob is one sampling run: the source model and its file's hash, the data (Train is
+// sampled on; Val scores each member and the growing ensemble; Test, when given, holds the
+// log-likelihood whose R-hat and effective sample size are reported for two chains or more),
+// the output folder and the settings.
+type SampleJob struct {
+	Source       *onnxio.Model
+	SourceFile   string // recorded in the manifest
+	SourceSHA256 string // hex; FileSHA256 computes it
+	Data         train.Data
+	Test         train.Set
+	Dir          string
+	Config       SampleConfig
+	Hooks        []train.Hook // progress and the like, run after the member hook
+}
+
+// FileSHA256 is the hex SHA-256 of a file's bytes.
+func FileSHA256(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:]), nil
+}
+
+// Files of an ensemble folder.
+const (
+	ManifestFile = "manifest.json"
+	EnsembleFile = "ensemble.onnx"
+	TraceFile    = "trace.csv"
+	settingsFile = "sample-settings.json"
+)
+
+// MemberFile is the name of member i (0-based) in an ensemble folder.
+func MemberFile(i int) string { return fmt.Sprintf("member-%03d.onnx", i) }
+
+// TracePNG is the diagnostic picture of chain c.
+func TracePNG(c int) string { return fmt.Sprintf("trace-chain%d.png", c) }
+
+func chainFile(c int) string      { return fmt.Sprintf("chain%d.gob", c) }
+func checkpointFile(c int) string { return fmt.Sprintf("chain%d.ckpt", c) }
+
+// ErrBadFolder marks an output folder that cannot take the run (not empty for a fresh run,
+// nothing to continue for a resume).
+var ErrBadFolder = errors.New("bad ensemble folder")
+
+// errChainDone stops a chain's loop once its last member is written.
+var errChainDone = errors.New("bayes: chain complete")
+
+// ErrInterrupted wraps a cancelled run's error, with the checkpoint that --resume continues.
+var ErrInterrupted = errors.New("sampling interrupted")
+
+// Sample draws the ensemble: for each chain, train.Fit of the source with the sampler as the
+// Stepper, train.L2Prior as the prior, the source's zeros as masks (unless NoMask), and a hook
+// that writes member-NNN.onnx as each member is drawn (atomically) and keeps the members'
+// records and the trace in its checkpointed state. When ctx is cancelled the chain's checkpoint
+// stays in Dir and the error wraps ctx.Err(); the same job with Resume continues to the same
+// bytes. At the end it writes the trace, its pictures, ensemble.onnx and manifest.json (last:
+// its presence marks a complete folder).
+func Sample(ctx context.Context, job SampleJob) (*Manifest, error) {
+	cfg, err := job.Config.Resolved()
+	if err != nil {
+		return nil, err
+	}
+	if job.Source == nil {
+		return nil, fmt.Errorf("bayes: sample: no source model")
+	}
+	if err := prepareDir(job.Dir, cfg.Resume); err != nil {
+		return nil, err
+	}
+	settings := cfg.settings(&job)
+	if err := checkSettings(job.Dir, settings, cfg.Resume); err != nil {
+		return nil, err
+	}
+	var masks compress.Masks
+	masked := 0
+	if !cfg.NoMask {
+		if masks, err = compress.NonZero(job.Source); err != nil {
+			return nil, fmt.Errorf("bayes: sample: reading the source's zero weights: %w", err)
+		}
+		for name, keep := range masks {
+			k, n := masks.Kept(name)
+			if k == n {
+				delete(masks, name)
+				continue
+			}
+			masked += n - k
+			_ = keep
+		}
+	}
+	perChain := cfg.Members / cfg.Chains
+	chains := make([]*chainState, cfg.Chains)
+	for c := range chains {
+		st, err := sampleChain(ctx, &job, cfg, settings, masks, c, perChain)
+		if err != nil {
+			return nil, err
+		}
+		chains[c] = st
+	}
+	return finish(ctx, &job, cfg, chains, masked)
+}
+
+// CheckDir reports, before any work, whether dir can take a run: a fresh run wants it absent
+// or empty, a resume wants the files of an interrupted run there. Errors wrap ErrBadFolder.
+func CheckDir(dir string, resume bool) error {
+	if dir == "" {
+		return fmt.Errorf("%w: -o: no output folder", ErrBadFolder)
+	}
+	ents, err := os.ReadDir(dir)
+	switch {
+	case os.IsNotExist(err):
+		if resume {
+			return fmt.Errorf("%w: --resume: %s does not exist; nothing to continue", ErrBadFolder, dir)
+		}
+		return nil
+	case err != nil:
+		return fmt.Errorf("%w: -o %s: %w", ErrBadFolder, dir, err)
+	}
+	if resume {
+		if _, err := os.Stat(filepath.Join(dir, settingsFile)); err != nil {
+			return fmt.Errorf("%w: --resume: %s holds no interrupted sampling run (no %s)", ErrBadFolder, dir, settingsFile)
+		}
+		return nil
+	}
+	if len(ents) > 0 {
+		return fmt.Errorf("%w: -o %s is not empty; choose a new folder, or continue an interrupted run there with --resume", ErrBadFolder, dir)
+	}
+	return nil
+}
+
+// prepareDir checks dir (CheckDir) and creates it for a fresh run.
+func prepareDir(dir string, resume bool) error {
+	if err := CheckDir(dir, resume); err != nil {
+		return err
+	}
+	return os.MkdirAll(dir, 0o755)
+}
+
+// checkSettings records the settings of a fresh run, and refuses a resume with other ones.
+func checkSettings(dir string, s map[string]string, resume bool) error {
+	path := filepath.Join(dir, settingsFile)
+	if !resume {
+		b, _ := json.MarshalIndent(s, "", "  ")
+		return atomicfile.WriteFile(path, b)
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var old map[string]string
+	if err := json.Unmarshal(b, &old); err != nil {
+		return fmt.Errorf("--resume: %s: %w", path, err)
+	}
+	var e *train.SettingError
+	for _, k := range sortedKeys(mergeKeys(old, s)) {
+		if old[k] != s[k] {
+			if e == nil {
+				e = &train.SettingError{Name: k, Checkpoint: old[k], Run: s[k]}
+			}
+			e.Diffs = append(e.Diffs, fmt.Sprintf("%s %s in the checkpoint, %s now", k, orNone(old[k]), orNone(s[k])))
+		}
+	}
+	if e != nil {
+		return e
+	}
+	return nil
+}
+
+func orNone(s string) string {
+	if s == "" {
+		return "(none)"
+	}
+	return s
+}
+
+func mergeKeys(a, b map[string]string) map[string]bool {
+	m := map[string]bool{}
+	for k := range a {
+		m[k] = true
+	}
+	for k := range b {
+		m[k] = true
+	}
+	return m
+}
+
+func sortedKeys(m map[string]bool) []string {
+	k := make([]string, 0, len(m))
+	for s := range m {
+		k = append(k, s)
+	}
+	for i := 1; i < len(k); i++ {
+		for j := i; j > 0 && k[j] < k[j-1]; j-- {
+			k[j], k[j-1] = k[j-1], k[j]
+		}
+	}
+	return k
+}
+
+// chainSeed is chain c's seed: the run's own for chain 0, an indexed stream's draw otherwise.
+func chainSeed(s uint64, c int) uint64 {
+	if c == 0 {
+		return s
+	}
+	return seed.Indexed(s, "chain", c).Uint64()
+}
+
+// sampleChain runs (or resumes, or reads back) chain c.
+func sampleChain(ctx context.Context, job *SampleJob, cfg SampleConfig, settings map[string]string, masks compress.Masks, c, perChain int) (*chainState, error) {
+	done := filepath.Join(job.Dir, chainFile(c))
+	if b, err := os.ReadFile(done); err == nil {
+		var st chainState
+		if err := gob.NewDecoder(bytes.NewReader(b)).Decode(&st); err != nil {
+			return nil, fmt.Errorf("bayes: %s: %w", done, err)
+		}
+		return &st, nil
+	}
+	ckpt := filepath.Join(job.Dir, checkpointFile(c))
+	_, statErr := os.Stat(ckpt)
+	resume := cfg.Resume && statErr == nil
+	perEp := job.Data.Train.N / cfg.Batch
+	if perEp < 1 {
+		return nil, fmt.Errorf("bayes: %d training images is less than one batch of %d", job.Data.Train.N, cfg.Batch)
+	}
+	st := cfg.stepper()
+	h := newMemberHook(job, cfg, st, c, perChain)
+	loopData := job.Data
+	loopData.Val = train.Set{Rows: job.Data.Train.Rows, Cols: job.Data.Train.Cols}
+	fc := train.FitConfig{Config: train.Config{
+		Epochs: cfg.Epochs(job.Data.Train.N), Batch: cfg.Batch, LR: cfg.StepSize, Seed: chainSeed(cfg.Seed, c),
+		EvalTrain: -1, Checkpoint: ckpt, Settings: settings,
+	}, Resume: resume}
+	if len(masks) > 0 {
+		fc.Masks = masks
+	}
+	hooks := append([]train.Hook{train.L2Prior(cfg.WeightDecay), h.hook()}, job.Hooks...)
+	f, err := train.Fit(ctx, job.Source, loopData, st, fc, hooks...)
+	if err == nil {
+		f.Close()
+		return nil, fmt.Errorf("bayes: chain %d ended after %d steps with %d of %d members", c, f.Result.Steps, len(h.state.Members), perChain)
+	}
+	if !errors.Is(err, errChainDone) {
+		if ctx.Err() != nil {
+			return nil, fmt.Errorf("%w: chain %d, checkpoint %s: %w", ErrInterrupted, c, ckpt, err)
+		}
+		return nil, err
+	}
+	var b bytes.Buffer
+	if err := gob.NewEncoder(&b).Encode(&h.state); err != nil {
+		return nil, err
+	}
+	if err := atomicfile.WriteFile(done, b.Bytes()); err != nil {
+		return nil, err
+	}
+	if err := os.Remove(ckpt); err != nil && !os.IsNotExist(err) {
+		return nil, err
+	}
+	return &h.state, nil
+}
+
+// Epochs is how many passes over trainN images each chain of the resolved c starts (the last
+// one stops at the chain's last member), for progress reports.
+func (c SampleConfig) Epochs(trainN int) int {
+	perEp := max(trainN/max(c.Batch, 1), 1)
+	total := c.Burnin + c.Members/max(c.Chains, 1)*c.Thin
+	return (total + perEp - 1) / perEp
+}
