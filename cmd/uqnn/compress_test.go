@@ -130,6 +130,7 @@ func checkCompressed(t *testing.T, rep compressReport, src string, methods ...st
 	if nz != rep.Ledger.NonZero {
 		t.Errorf("the written file has %d non-zero layer weights; the ledger says %d", nz, rep.Ledger.NonZero)
 	}
+	checkWithPythonONNX(t, rep.Output)
 	// onnxruntime through `uqnn eval`, the path a user checks with.
 	r := uqnn(t, "eval", rep.Output, "--n", strconv.Itoa(rep.TestImages), "--json")
 	if r.code != 0 {
@@ -189,5 +190,22 @@ func TestCompressFilterAndSDREndToEnd(t *testing.T) {
 	}
 	if rep.ConvMACsAfter*10 > rep.ConvMACs*3+1 {
 		t.Errorf("conv multiply-adds %d → %d; removing half the filters of both convs leaves about a quarter", rep.ConvMACs, rep.ConvMACsAfter)
+	}
+}
+
+// TestCompressChainPyTorch runs all three methods in one chain on the PyTorch exporter's CNN
+// (Gemm with transB, opset 11): each keeps what the previous pruned.
+func TestCompressChainPyTorch(t *testing.T) {
+	if testing.Short() {
+		t.Skip("skipping under -short: TestCompressFilterAndSDREndToEnd covers the same path on a smaller model")
+	}
+	testenv.ORT(t)
+	dir := t.TempDir()
+	src := filepath.Join(testmodels.Dir(t), "pytorch-cnn-op11.onnx")
+	rep := runSmallCompress(t, src, "--method", "magnitude,filter,sdr", "--keep-all", "0.2", "--stages", "1",
+		"--remove", "0.25", "--filter-images", "64", "--sdr-epochs", "1", "--finetune-epochs", "1", "-o", filepath.Join(dir, "pt.onnx"))
+	checkCompressed(t, rep, src, "magnitude", "filter", "sdr")
+	if rep.Ledger.Kept > 0.2 {
+		t.Errorf("%.3f of the weights kept after magnitude 0.2, filter and sdr; want ≤ 0.2", rep.Ledger.Kept)
 	}
 }
