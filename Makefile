@@ -8,7 +8,7 @@ ORT_LIB := $(ORT_DIR)/libonnxruntime.so.1
 MODEL ?= ../shared/models/cntk-zoo-mnist-op7.onnx
 export UQNN_ORT_LIB ?= $(ORT_LIB)
 
-.PHONY: all build deps ort test test-short run bench fuzz clean
+.PHONY: all build deps ort test test-short run bench bench-layer fuzz clean
 all: build
 
 bin/.apt-stamp: scripts/apt-deps.sh
@@ -24,10 +24,11 @@ $(ORT_LIB): scripts/fetch-ort.sh
 build: deps
 	$(GO) build -o bin/uqnn ./cmd/uqnn
 
-# All tests: unit tests, end-to-end CLI tests, onnxruntime cross-checks.
+# All tests: unit tests, end-to-end CLI tests, onnxruntime cross-checks. Progress as it goes:
+# each package's result, every test over 5 s, failures with their output, a closing count.
 test: deps
 	$(GO) vet ./...
-	$(GO) test -count=1 -timeout 15m ./...
+	set -o pipefail; $(GO) test -json -count=1 -timeout 15m ./... | $(GO) run ./scripts/testprogress
 
 test-short: deps
 	$(GO) test -short -count=1 ./...
@@ -36,9 +37,19 @@ run: build
 	bin/uqnn inspect $(MODEL)
 	bin/uqnn eval $(MODEL) --preprocess auto
 
+# ROUNDS interleaved uqnn/PyTorch rounds (default 5), in the environment as it is and with
+# OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; report in bin/bench/report.txt.
 bench: deps
 	@scripts/apt-deps.sh python3-torch
 	scripts/bench.sh
+
+# One layer's passes at batch 64 (forward, input and weight gradients; med-s/op, cpu-s/op,
+# GFLOP/s), then the large-SGEMM rate they compare with. LAYER is arch/node as fixtures names
+# them: make bench-layer LAYER=zoo/conv2; LAYER=lenet5 runs every layer of LeNet-5.
+LAYER ?= lenet5/conv2
+bench-layer: deps
+	GOMAXPROCS=2 $(GO) test -run '^$$' -bench 'Layers/$(LAYER)/' -benchtime $${BENCHTIME:-50x} ./internal/benchmark
+	GOMAXPROCS=2 $(GO) test -run '^$$' -bench 'PeakSGEMM' -benchtime 10x ./internal/benchmark
 
 fuzz: deps
 	$(GO) test ./onnxio -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-60s} -fuzzminimizetime 5s

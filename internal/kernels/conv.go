@@ -400,14 +400,11 @@ func im2colRows[T Float](g ConvGeom, x, col []T, rlo, rhi int) {
 				}
 				continue
 			}
-			if lo == 0 && hi == g.OW && g.OW < 24 {
-				// Short rows (OW is often 8-14): plain loops beat memmove calls.
+			if lo == 0 && hi == g.OW {
 				for oh := ohLo; oh < ohHi; oh++ {
 					row := dst[oh*g.OW : (oh+1)*g.OW]
 					so := (ih0+oh*g.SH)*g.W + iw0
-					for i, v := range plane[so : so+len(row)] {
-						row[i] = v
-					}
+					copyShort(row, plane[so:so+len(row)])
 				}
 				continue
 			}
@@ -423,16 +420,20 @@ func im2colRows[T Float](g ConvGeom, x, col []T, rlo, rhi int) {
 	}
 }
 
-// copyShort copies src to dst (equal lengths): a plain loop for the short rows of small
-// images, where it beats a memmove call, and copy for longer ones.
+// copyShort copies src to dst (equal lengths): four elements per move for the short rows of
+// small images (OW is often 8-14), where it beats a memmove call, and copy for longer ones.
 func copyShort[T Float](dst, src []T) {
 	if len(dst) >= 24 {
 		copy(dst, src)
 		return
 	}
 	src = src[:len(dst)]
-	for i, v := range src {
-		dst[i] = v
+	i := 0
+	for ; i+4 <= len(dst); i += 4 {
+		*(*[4]T)(dst[i : i+4]) = *(*[4]T)(src[i : i+4])
+	}
+	for ; i < len(dst); i++ {
+		dst[i] = src[i]
 	}
 }
 
