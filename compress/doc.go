@@ -15,6 +15,9 @@
 //	led, err := compress.NewLedger(m, p)               // led.AccuracyBefore/After: the caller's
 //	err = compress.Annotate(p, compress.Record{Method: "magnitude", Params: cfg, SourceSHA256: h})
 //
+//	meth, err := compress.NewMethod("magnitude")     // a registered Method with its defaults
+//	res, err := compress.Chain(ctx, m, []compress.Method{meth}, env, sha) // what uqnn compress runs
+//
 // # Methods and where they run
 //
 // Magnitude (Han et al. 2015) and Threshold need no gradients: they read the weights, return a
@@ -29,6 +32,17 @@
 // Sparse variational dropout plugs in the same way as SDR: a train.Hook (its KL term) and a pass
 // that turns its learned log α into Masks; Ledger, Annotate and the report figure take its
 // result unchanged.
+//
+// # Methods as the CLI runs them
+//
+// A Method (method.go) is one named pass with its hyperparameters as Options (pointers to its
+// fields, which the CLI turns into flags) and Apply(ctx, model, *Env): Env carries the data
+// (training split for retraining and calibration, validation split for thresholds, never the
+// test set), a Runner, the seed, the retraining settings (Tune; Env.Retrain is train.Job with
+// FineTune and the masks) and the masks of earlier methods (Prior), which a method keeps pruned.
+// Register(name, constructor) in an init makes a method available to `uqnn compress --method`
+// and to chains; magnitude_method.go, filter_method.go and sdr_method.go are the examples.
+// Chain applies methods in order and appends one Record per method.
 //
 // # Data model
 //
