@@ -74,11 +74,12 @@ type SVDConfig struct {
 	Seed uint64 `json:"seed"`
 
 	// Run options that do not change the result.
-	EvalTrain    int    `json:"-"` // training images evaluated per epoch (train.Config.EvalTrain)
-	CurvesEvery  int    `json:"-"`
-	Checkpoint   string `json:"-"` // written on Ctrl-C
-	Resume       bool   `json:"-"` // continue from Checkpoint
-	SourceSHA256 string `json:"-"` // the source file's hash for the record; "" hashes the model
+	EvalTrain   int    `json:"-"` // training images evaluated per epoch (train.Config.EvalTrain)
+	CurvesEvery int    `json:"-"`
+	Checkpoint  string `json:"-"` // written on Ctrl-C
+	Resume      bool   `json:"-"` // continue from Checkpoint
+	// Masks are weights pruned earlier (a chain's prior): they stay exactly zero.
+	Masks Masks `json:"-"`
 }
 
 func (c SVDConfig) withDefaults() SVDConfig {
@@ -120,8 +121,10 @@ type SVDLayer struct {
 
 // SVDResult is what SVD returns.
 type SVDResult struct {
-	// Model is the source model with the trained θ (pruned weights exactly 0), annotated.
+	// Model is the source model with the trained θ (pruned weights exactly 0). Record it with
+	// Annotate(Model, Record{Method: "svd", Params: Params, ...}) (Chain does).
 	Model  *onnxio.Model
+	Params SVDRecord
 	Masks  Masks
 	Layers []SVDLayer
 	Result *train.Result
@@ -130,7 +133,8 @@ type SVDResult struct {
 }
 
 // SVD trains m with sparse variational dropout on data and returns the pruned deterministic
-// model. hooks run after SVD's own (progress, say). m is not modified.
+// model. hooks run after SVD's own (progress, say). m is not modified. As a Method it is
+// registered as "svd" (SVDMethod).
 func SVD(ctx context.Context, m *onnxio.Model, data train.Data, cfg SVDConfig, hooks ...train.Hook) (*SVDResult, error) {
 	if m == nil {
 		return nil, fmt.Errorf("compress: svd: nil model")
@@ -166,7 +170,7 @@ func SVD(ctx context.Context, m *onnxio.Model, data train.Data, cfg SVDConfig, h
 	tcfg := train.Config{
 		Epochs: cfg.Epochs, Batch: cfg.Batch, LR: cfg.LR, Seed: cfg.Seed,
 		Schedule:    linearDecay,
-		CurvesEvery: cfg.CurvesEvery, EvalTrain: cfg.EvalTrain, Checkpoint: cfg.Checkpoint,
+		CurvesEvery: cfg.CurvesEvery, EvalTrain: cfg.EvalTrain, Checkpoint: cfg.Checkpoint, Masks: cfg.Masks,
 		Settings: map[string]string{
 			"method": "svd", "lr": fmtF(cfg.LR), "epochs": strconv.Itoa(cfg.Epochs), "batch": strconv.Itoa(cfg.Batch),
 			"warmup": fmtF(cfg.Warmup), "threshold": fmtF(cfg.Threshold), "optimizer": "adam",
@@ -205,16 +209,7 @@ func SVD(ctx context.Context, m *onnxio.Model, data train.Data, cfg SVDConfig, h
 		kept += sl.Kept
 		total += sl.Params
 	}
-	sha := cfg.SourceSHA256
-	if sha == "" {
-		if sha, err = ModelSHA256(m); err != nil {
-			return nil, err
-		}
-	}
-	rec := SVDRecord{SVDConfig: cfg, LogSigma2Init: nn.LogSigma2Init, Optimizer: "adam", Schedule: "linear decay to 0"}
-	if err := Annotate(out, Record{Method: "svd", Params: rec, SourceSHA256: sha, Kept: float64(kept) / float64(total)}); err != nil {
-		return nil, err
-	}
+	r.Params = SVDRecord{SVDConfig: cfg, LogSigma2Init: nn.LogSigma2Init, Optimizer: "adam", Schedule: "linear decay to 0"}
 	return r, nil
 }
 

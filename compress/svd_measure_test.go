@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/uqnn/uqnn/fixtures"
+	"github.com/uqnn/uqnn/internal/nn"
 	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/train"
 	"github.com/uqnn/uqnn/onnxio"
@@ -56,9 +57,11 @@ func TestSVDMeasure(t *testing.T) {
 		p := s.Curves[len(s.Curves)-1]
 		var kept, total int
 		for _, l := range s.Params {
-			if len(l.Name) > 11 && l.Name[len(l.Name)-11:] == ":log_sigma2" {
+			if !hasParam(s.Params, l.Name+nn.LogSigma2Suffix) {
 				continue
 			}
+			total += len(l.Value)
+			kept += int(nonZero(l.Value))
 		}
 		fmt.Printf("epoch %d/%d  %.0fs  batch loss %.4f  val loss %.4f  val acc %.4f %d/%d\n", s.Epoch, epochs, time.Since(start).Seconds(), p.BatchLoss, p.ValLoss, p.ValAcc, kept, total)
 		return nil
@@ -79,4 +82,13 @@ func TestSVDMeasure(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+}
+
+func hasParam(ps []train.Param, name string) bool {
+	for _, p := range ps {
+		if p.Name == name {
+			return true
+		}
+	}
+	return false
 }
