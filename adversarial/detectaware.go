@@ -88,6 +88,11 @@ func (g *Guard) scores(ctx context.Context, o *Oracle, images []float32, n int) 
 	if err != nil {
 		return nil, err
 	}
+	return g.rawScores(ctx, raw, n)
+}
+
+// rawScores is the detector's score of n images of raw 0..255 pixels, outside any budget.
+func (g *Guard) rawScores(ctx context.Context, raw []float32, n int) ([]float64, error) {
 	p, err := g.Detector.Predict(ctx, raw, n)
 	if err != nil {
 		return nil, fmt.Errorf("adversarial: detector: %w", err)

@@ -73,6 +73,12 @@ func (c *Campaign) verifyResumed(ctx context.Context, done map[int]Record, tasks
 	if err != nil {
 		return fmt.Errorf("adversarial: checking the resumed records: %w", err)
 	}
+	var det []float64 // a detector-aware run's success also needs the detector evaded
+	if g := c.Config.Guard; g != nil {
+		if det, err = g.rawScores(ctx, raw, len(recs)); err != nil {
+			return fmt.Errorf("adversarial: checking the resumed records: %w", err)
+		}
+	}
 	k := c.Model.Classes()
 	for i, r := range recs {
 		p := probs[i*k : (i+1)*k]
@@ -81,6 +87,9 @@ func (c *Campaign) verifyResumed(ctx context.Context, done map[int]Record, tasks
 		success := pred != r.Label
 		if goal.Targeted() {
 			success = pred == r.Target
+		}
+		if det != nil {
+			success = success && c.Config.Guard.evades(det[i])
 		}
 		switch {
 		case pred != r.Pred:

@@ -29,6 +29,7 @@ type attackOptions struct {
 	decay                                          float64
 	targeted, json, resume                         bool
 	seed                                           uint64
+	detector                                       detectorFlags // attack_detector.go
 }
 
 func newAttackCmd(g *globals) *cobra.Command {
@@ -77,6 +78,7 @@ grid.png. Ctrl-C keeps every finished example; rerun with --resume to continue.`
 	f.Float64Var(&o.decay, "decay", adversarial.DefaultDecay, "factor on ρ and α after each plateau")
 	f.Float64Var(&o.rhoMin, "rho-min", adversarial.MNISTRhoMin, "the smallest ρ the schedule reaches")
 	f.Float64Var(&o.alphaMin, "alpha-min", adversarial.MNISTAlphaMin, "the smallest α the schedule reaches")
+	o.detector.add(f)
 	return c
 }
 
@@ -129,6 +131,14 @@ func (o attackOptions) validate() error {
 	if err := o.config().Validate(); err != nil {
 		return usagef("%v", err)
 	}
+	if err := o.detector.validate(); err != nil {
+		return err
+	}
+	if _, err := os.Stat(o.out); os.IsNotExist(err) {
+		if err := checkOutputs(o.out); err != nil { // the folder is made; its parent must exist
+			return err
+		}
+	}
 	return dirUsage(adversarial.CheckDir(o.out, o.resume), o.resume)
 }
 
@@ -167,9 +177,16 @@ func runAttack(ctx context.Context, g *globals, o attackOptions) error {
 	if err != nil {
 		return err
 	}
+	cfg := o.config()
+	guard, closeGuard, err := o.detector.guard(ctx, g, m, o.calibN)
+	if err != nil {
+		return err
+	}
+	defer closeGuard()
+	cfg.Guard = guard
 	prog := newAttackProgress(g.stderr, g.quiet)
 	camp := adversarial.Campaign{
-		Model: c.WithPreprocess(pp.Preprocess), Test: m.Test, N: o.n, Budget: o.budget, Config: o.config(),
+		Model: c.WithPreprocess(pp.Preprocess), Test: m.Test, N: o.n, Budget: o.budget, Config: cfg,
 		Targeted: o.targeted, Seed: o.seed, Workers: o.workers, Dir: o.out, Resume: o.resume, Grid: o.gridN,
 		ModelPath: o.model, ModelSHA256: sum, DataDir: m.Dir, Preprocess: pp,
 		Tool: "uqnn attack", Version: version, ORTVersion: ort.Version,

@@ -122,3 +122,48 @@ func TestDetectEndToEnd(t *testing.T) {
 		assertCleanFailure(t, uqnn(t, bad.args...), bad.code, bad.say)
 	}
 }
+
+// TestAttackDetectorAwareAndEnsembleTarget: uqnn attack with --detector pays two queries per
+// candidate and records the guard in its parameters; the ensemble graph is attacked as a
+// classifier; uqnn detect reads both campaigns.
+func TestAttackDetectorAwareAndEnsembleTarget(t *testing.T) {
+	models := testmodels.Dir(t)
+	testenv.ORT(t)
+	tmp := t.TempDir()
+	ensDir := filepath.Join(tmp, "ens")
+	os.MkdirAll(ensDir, 0o755)
+	perturbedEnsemble(t, filepath.Join(models, attackModel), ensDir, 3, 0.1)
+	aware := filepath.Join(tmp, "aware")
+	r := uqnn(t, "attack", filepath.Join(ensDir, "member-000.onnx"), "-o", aware, "--n", "4", "--budget", "801",
+		"--preprocess", "-1..1", "--workers", "2", "-q", "--json", "--detector", ensDir, "--detector-score", "entropy")
+	if r.code != 0 {
+		t.Fatalf("attack --detector: exit %d\n%s", r.code, r.stderr)
+	}
+	rep, recs, err := adversarial.ReadCampaign(aware)
+	if err != nil {
+		t.Fatal(err)
+	}
+	g := rep.Params.GenAttack.Guard
+	if g == nil || g.Score != adversarial.ScoreEntropy || g.FPR != 0.05 || g.Name != ensDir || !(g.Threshold > 0) {
+		t.Fatalf("recorded guard %+v; want entropy at 5 %% validation FPR with a positive threshold", g)
+	}
+	for _, rec := range recs {
+		if rec.Queries%2 != 0 || rec.Queries > 801 || (!rec.Success && rec.Queries != 800 && !rec.Fooled()) {
+			t.Errorf("example %d: %d queries, success %v; want an even count ≤ 800 (classifier + detector per candidate)", rec.Index, rec.Queries, rec.Success)
+		}
+	}
+	target := filepath.Join(tmp, "target")
+	if r := uqnn(t, "attack", filepath.Join(ensDir, ensembleGraphFile), "-o", target, "--n", "4", "--budget", "400",
+		"--preprocess", "-1..1", "--workers", "2", "-q"); r.code != 0 {
+		t.Fatalf("attack ensemble.onnx: exit %d\n%s", r.code, r.stderr)
+	}
+	for _, dir := range []string{aware, target} {
+		if _, recs, err := adversarial.ReadCampaign(dir); err != nil || len(recs) != 4 {
+			t.Fatalf("%s: %d records, %v", dir, len(recs), err)
+		}
+	}
+	assertCleanFailure(t, uqnn(t, "attack", filepath.Join(ensDir, "member-000.onnx"), "-o", filepath.Join(tmp, "x"),
+		"--preprocess", "-1..1", "--detector", filepath.Join(ensDir, ensembleGraphFile)), exitUsage, "member-NNN.onnx")
+	assertCleanFailure(t, uqnn(t, "attack", filepath.Join(ensDir, "member-000.onnx"), "-o", filepath.Join(tmp, "y"),
+		"--detector", ensDir, "--detector-fpr", "0"), exitUsage, "--detector-fpr")
+}
