@@ -13,6 +13,14 @@
 // [GenAttack] runs the genetic attack of Alzantot et al. (2019) through an Oracle, and [Run]
 // attacks many examples in parallel, one Oracle and one random stream per example.
 //
+// [Detect] measures how well a Bayesian [Ensemble]'s uncertainty (a [Score]: MI, entropy,
+// variation ratio, 1 − max probability; larger is more suspicious) separates adversarial from
+// clean images: [ROC] (AUROC, average precision, ties as one threshold), the TPR at thresholds
+// set on clean validation images ([Threshold]), seeded [Bootstrap] intervals, the ensemble's
+// accuracy and the MI ratios. A [Guard] in Config makes GenAttack detector-aware: the
+// detector's score is penalised above its threshold, success needs it under, and the
+// detector's evaluations are paid from the same budget (two queries per candidate).
+//
 // # Invariants
 //
 //   - An Oracle never evaluates more images than its budget, even under concurrent callers:
