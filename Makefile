@@ -33,9 +33,12 @@ test: deps
 test-short: deps
 	$(GO) test -short -count=1 ./...
 
+# The quick study on the embedded MNIST: needs nothing from ../shared. RUN_DIR keeps the
+# stages, so a second `make run` only rewrites the report.
+RUN_DIR ?= bin/study-quick
 run: build
-	bin/uqnn inspect $(MODEL)
-	bin/uqnn eval $(MODEL) --preprocess auto
+	@bin/uqnn study --quick -o $(RUN_DIR); rc=$$?; \
+	  echo "make run: the report is $(RUN_DIR)/report.html (also report.md, results.csv, results.json)"; exit $$rc
 
 # ROUNDS interleaved uqnn/PyTorch rounds (default 5), in the environment as it is and with
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset; report in bin/bench/report.txt.
