@@ -217,3 +217,34 @@ func TestVariationalSharedModel(t *testing.T) {
 	net.DrawNoise(rng)
 	checkGrads(t, net, randInput(rng, 2*784), []int{3, 8}, 4, rng)
 }
+
+// TestVariationalBuildsSharedModels: the PyTorch and CNTK exports the issue names build as
+// variational nets with every Conv and FC weight variational, and take a training step.
+func TestVariationalBuildsSharedModels(t *testing.T) {
+	for _, c := range []struct {
+		file   string
+		layers int
+	}{{"pytorch-cnn-op11.onnx", 4}, {"cntk-zoo-mnist-op7.onnx", 3}} {
+		t.Run(c.file, func(t *testing.T) {
+			m, err := onnxio.Load(filepath.Join(sharedModels(t), c.file))
+			if err != nil {
+				t.Fatal(err)
+			}
+			net, err := Build(m, Config{Batch: 4, Variational: true})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer net.Close()
+			n := len(net.Variational())
+			if n == 0 || c.layers > 0 && n != c.layers {
+				t.Fatalf("%d variational layers; want %d (every Conv/Gemm/MatMul weight)", n, c.layers)
+			}
+			net.DrawNoise(rand.New(rand.NewPCG(1, 1)))
+			loss, err := net.LossGrad(randInput(rand.New(rand.NewPCG(2, 2)), 4*784), []int{0, 1, 2, 3})
+			if err != nil || math.IsNaN(loss) {
+				t.Fatalf("LossGrad: %g, %v", loss, err)
+			}
+			t.Logf("%d variational layers, loss %.3f", n, loss)
+		})
+	}
+}
