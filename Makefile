@@ -56,6 +56,7 @@ bench-layer: deps
 
 fuzz: deps
 	$(GO) test ./onnxio -run '^$$' -fuzz FuzzDecode -fuzztime $${FUZZTIME:-60s} -fuzzminimizetime 5s
+	$(GO) test ./compress -run '^$$' -fuzz FuzzArchive -fuzztime $${FUZZTIME:-60s} -fuzzminimizetime 5s
 
 clean:
 	rm -rf bin

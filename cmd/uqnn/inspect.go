@@ -51,6 +51,9 @@ func runInspect(ctx context.Context, opts inspectOptions) error {
 	if opts.Stdout == nil {
 		opts.Stdout = os.Stdout
 	}
+	if ok, err := inspectArchive(opts); ok { // a .uqz archive: its ledger (decompress.go)
+		return err
+	}
 	rep, err := inspectModel(opts.Model)
 	if err != nil {
 		return err
