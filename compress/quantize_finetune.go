@@ -2,12 +2,14 @@ package compress
 
 import (
 	"bytes"
+	"context"
 	"encoding/binary"
 	"fmt"
 	"maps"
 	"slices"
 
 	"github.com/uqnn/uqnn/internal/train"
+	"github.com/uqnn/uqnn/onnxio"
 )
 
 // Shared is a train.Stepper that fine-tunes the centroids of weight-shared layers (Deep
@@ -154,4 +156,39 @@ func (s *Shared) UnmarshalState(b []byte) error {
 		}
 	}
 	return nil
+}
+
+// QuantizeTuned is the whole quantization step of a chain: Quantize m as cfg says and, for
+// k-means, fine-tune the centroids for epochs on env.Data through train.Fit (Shared wrapping
+// Adam, or SGD with momentum 0.9 when env.Tune.Optimizer is "sgd"; learning rate env.Tune.LR,
+// default 1e-4), with m's zeros held as masks so pruned weights stay pruned. It returns the
+// model with the shared values and the tuned codebooks (nil for int8). m is unchanged.
+func QuantizeTuned(ctx context.Context, m *onnxio.Model, cfg QuantizeConfig, env *Env, epochs int) (*onnxio.Model, Codebooks, error) {
+	q, cbs, err := Quantize(m, cfg)
+	if err != nil || cfg.Int8 || epochs <= 0 {
+		return q, cbs, err
+	}
+	masks, err := NonZero(m)
+	if err != nil {
+		return nil, nil, err
+	}
+	var inner train.Stepper = &train.Adam{}
+	if env.Tune.Optimizer == "sgd" {
+		inner = &train.SGD{Momentum: 0.9}
+	}
+	st, err := NewShared(inner, cbs)
+	if err != nil {
+		return nil, nil, err
+	}
+	lr := env.Tune.LR
+	if lr == 0 {
+		lr = 1e-4
+	}
+	fit, err := train.Fit(ctx, q, env.Data, st, train.FitConfig{Config: train.Config{Epochs: epochs, Batch: env.Tune.Batch,
+		LR: lr, Seed: env.Seed*1000003 + 10, EvalTrain: -1, Masks: masks}}, env.Hooks...)
+	if err != nil {
+		return nil, nil, fmt.Errorf("compress: centroid fine-tuning: %w", err)
+	}
+	defer fit.Close()
+	return fit.Model, st.Codebooks(), nil
 }
