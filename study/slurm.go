@@ -80,7 +80,11 @@ func script(o SlurmOptions, name, array, cmd string) string {
 	}
 	cpus := max(o.CPUs, 1)
 	fmt.Fprintf(&b, "#SBATCH --cpus-per-task=%d\n", cpus)
-	fmt.Fprintf(&b, "#SBATCH --output=%s\n", filepath.Join(o.Dir, "slurm", "%x-%A_%a.out"))
+	out := "%x-%A_%a.out"
+	if array == "" {
+		out = "%x-%j.out"
+	}
+	fmt.Fprintf(&b, "#SBATCH --output=%s\n", filepath.Join(o.Dir, "slurm", out))
 	for _, x := range o.Extra {
 		fmt.Fprintf(&b, "#SBATCH %s\n", x)
 	}
