@@ -183,7 +183,7 @@ func (c *Conv[T]) Forward(x, w, b, y []T) {
 	c.eachImage(g.N*K*P*(g.M+1), func(wk *convWorker[T], lo, hi int) {
 		for n := lo; n < hi; n++ {
 			col := c.imageCol(wk, keep, n)
-			im2colRows(gi, x[n*xs:(n+1)*xs], col, 0, K)
+			im2colImage(gi, x[n*xs:(n+1)*xs], col)
 			yn := y[n*ys : (n+1)*ys]
 			gemm1(false, false, g.M, P, K, 1, w, K, col, P, 0, yn, P)
 			if b != nil {
@@ -233,9 +233,7 @@ func (c *Conv[T]) BackwardData(w, dy, dx []T) {
 		wk.dcol = grow(wk.dcol, K*P)
 		for n := lo; n < hi; n++ {
 			gemm1(true, false, K, P, g.M, 1, w, K, dy[n*ys:(n+1)*ys], P, 0, wk.dcol, P)
-			dxn := dx[n*xs : (n+1)*xs]
-			clear(dxn)
-			col2imRows(gi, wk.dcol, dxn, 0, K, 0, 1)
+			col2imImage(gi, wk.dcol, dx[n*xs:(n+1)*xs])
 		}
 	})
 }
@@ -265,7 +263,7 @@ func (c *Conv[T]) BackwardFilter(x, dy, dw, db []T) {
 	gi := g.image()
 	c.filter(dy, dw, db, func(wk *convWorker[T], n int) []T {
 		col := c.imageCol(wk, keep, n)
-		im2colRows(gi, x[n*xs:(n+1)*xs], col, 0, K)
+		im2colImage(gi, x[n*xs:(n+1)*xs], col)
 		return col
 	})
 	if keep {
