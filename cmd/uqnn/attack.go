@@ -205,7 +205,10 @@ func runAttack(ctx context.Context, g *globals, o attackOptions) error {
 	if o.json {
 		return writeJSON(g.stdout, rep)
 	}
-	return printAttack(g.stdout, rep)
+	if err := printAttack(g.stdout, rep); err != nil {
+		return err
+	}
+	return printGuard(g.stdout, guard)
 }
 
 func fileSHA256(path string) (string, error) {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"io"
 
 	"github.com/spf13/pflag"
 
@@ -69,4 +70,14 @@ func (d *detectorFlags) guard(ctx context.Context, g *globals, m *fixtures.MNIST
 	}
 	ens.Close()
 	return nil, nil, fmt.Errorf("--detector %s: %w", d.path, err)
+}
+
+// printGuard says what success meant in a detector-aware attack.
+func printGuard(w io.Writer, g *adversarial.Guard) error {
+	if g == nil {
+		return nil
+	}
+	_, err := fmt.Fprintf(w, "detector    %s, score %s ≤ %.4g (%g %% validation FPR), weight %g; success = fooled and not flagged; queries count classifier and detector (2 per candidate)\n",
+		g.Name, g.Score, g.Threshold, 100*g.FPR, g.Weight)
+	return err
 }
