@@ -25,6 +25,7 @@ const (
 	NetworkFile = "network.json"
 	CurvesPNG   = "model.curves.png"
 	CurvesCSV   = "model.curves.csv"
+	ArchiveFile = "model.uqz"
 )
 
 // Network is a network stage's network.json: what the table reports of it.
@@ -37,6 +38,8 @@ type Network struct {
 	NonZero int64            `json:"nonzero"`
 	Kept    float64          `json:"kept"`
 	Ledger  *compress.Ledger `json:"ledger,omitempty"`
+	// ArchiveBytes is the size of model.uqz, the network as compress.Archive packs it.
+	ArchiveBytes int64 `json:"archive_bytes"`
 	// Test scores the network alone on the study's test images (onnxruntime).
 	Test bayes.Scores `json:"test"`
 	// Train summarises the (re)training run; Curves says whether model.curves.* exist.
@@ -183,8 +186,15 @@ func (e *Env) writeNetwork(ctx context.Context, w *Work, name string, base, m *o
 	if err != nil {
 		return err
 	}
+	arch, _, err := compress.Archive(m)
+	if err != nil {
+		return fmt.Errorf("study: archiving %s: %w", name, err)
+	}
+	if err := atomicfile.WriteFile(w.Path(ArchiveFile), arch); err != nil {
+		return err
+	}
 	n := Network{Name: name, Preprocess: pp.String(), Params: led.Params, NonZero: led.NonZero, Kept: led.Kept,
-		Test: sc, Train: sum, Curves: curves, Note: note}
+		ArchiveBytes: int64(len(arch)), Test: sc, Train: sum, Curves: curves, Note: note}
 	if name != Base {
 		n.Ledger = led
 	}

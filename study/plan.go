@@ -26,9 +26,9 @@ func SweepStage(m string, r float64) string {
 func Plan(c Config) []*Stage {
 	var p []*Stage
 	add := func(s *Stage) { p = append(p, s) }
-	add(&Stage{Name: "train", Group: "train", Version: 1, Slice: trainSlice(c), run: runTrain})
+	add(&Stage{Name: "train", Group: "train", Version: 2, Slice: trainSlice(c), run: runTrain})
 	for _, m := range c.Compress.Methods {
-		add(&Stage{Name: NetworkStage(m), Group: "compress", Deps: []string{"train"}, Version: 1,
+		add(&Stage{Name: NetworkStage(m), Group: "compress", Deps: []string{"train"}, Version: 2,
 			Slice: compressSlice(c, m), run: compressRunner(m)})
 	}
 	for _, n := range c.Networks() {
@@ -95,6 +95,7 @@ func trainSlice(c Config) any {
 }
 
 func compressSlice(c Config, m string) any {
+	c.Compress.Methods = nil // which other networks are made does not change this one
 	return struct {
 		Method   string
 		Compress CompressConfig

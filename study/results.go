@@ -63,6 +63,9 @@ func Rows(dir string, c Config) []Row {
 			r := Row{Network: n, Sampler: s, AUROC: map[string]*float64{}, TPR: map[string]*float64{}}
 			if netErr == nil {
 				r.Kept, r.NetAccuracy = fp(net.Kept), fp(net.Test.Accuracy)
+				if net.ArchiveBytes > 0 {
+					r.Archive = &net.ArchiveBytes
+				}
 			}
 			if camp != nil {
 				r.AttackSuccess = fp(camp.SuccessRate)
