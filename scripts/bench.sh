@@ -8,7 +8,10 @@
 # with their range. Everything runs twice: with the environment as it is, and with
 # OPENBLAS_CORETYPE and OPENBLAS_L2_SIZE unset (OpenBLAS then picks its kernels for this
 # processor). Each side prints the BLAS and core type it actually used.
-# Knobs: ROUNDS (5), BENCHTIME (20x, per Go benchmark per round), BENCHTIME_ORT (3s),
+# Each round runs both sides with 2 threads and with 1: on a busy machine a 2-thread side waits
+# at every fork-join for a core, and PyTorch's OpenMP workers spin there, so its 2-thread times
+# grow far faster with load than ours; one thread each time-shares evenly and its ratio holds.
+# Knobs: ROUNDS (5), THREADS ("2 1"), BENCHTIME (20x, per Go benchmark per round), BENCHTIME_ORT (3s),
 # BENCH_OUT (bin/bench), BENCH_ENVS ("asis unset"), BENCH_ORT (1; 0 leaves onnxruntime out).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -32,12 +35,16 @@ echo "cores $(nproc)" > "$out/machine.txt"
 # load TAG: the load averages and the runnable-task count (/proc/loadavg) between two sides.
 load() { echo "$1 $(cat /proc/loadavg)" >> "$out/$env-load.txt"; }
 go_side() {
-  "${run[@]}" "$out/benchmark.test" -test.run '^$' -test.bench 'TrainStep|Infer|Update|PeakSGEMM' \
-    -test.benchtime "${BENCHTIME:-20x}" > "$out/$env-go-$r.txt"
+  for t in ${THREADS:-2 1}; do
+    GOMAXPROCS=$t "${run[@]}" "$out/benchmark.test" -test.run '^$' -test.bench 'TrainStep|Infer|Update|PeakSGEMM' \
+      -test.benchtime "${BENCHTIME:-20x}" > "$out/$env-go-t$t-$r.txt"
+  done
 }
 torch_side() {
   [ "$have_peer" = 1 ] || return 0
-  "${run[@]}" "$python" "$peer" --threads 2 > "$out/$env-torch-$r.jsonl"
+  for t in ${THREADS:-2 1}; do
+    "${run[@]}" "$python" "$peer" --threads "$t" > "$out/$env-torch-t$t-$r.jsonl"
+  done
 }
 
 for env in $envs; do
@@ -59,7 +66,7 @@ for env in $envs; do
     if [ $((r % 2)) = 1 ]; then go_side; torch_side; else torch_side; go_side; fi
   done
   load end
-  "${run[@]}" "$out/benchmark.test" -test.run '^$' -test.bench 'Layers|PeakSGEMM' \
+  GOMAXPROCS=2 "${run[@]}" "$out/benchmark.test" -test.run '^$' -test.bench 'Layers|PeakSGEMM' \
     -test.benchtime "${BENCHTIME:-20x}" > "$out/$env-layers.txt"
 done
 
