@@ -9,11 +9,13 @@ import (
 	"github.com/uqnn/uqnn/onnxio"
 )
 
-// Defaults of the filter method, measured on LeNet-5's validation split (see FilterMethod).
+// Defaults of the filter method, measured on LeNet-5's validation split: half the filters of
+// each conv (conv FLOPs to 29%), 4 epochs at 3× the fine-tuning rate (99.28% validation
+// accuracy against 99.40% unpruned; 3 epochs at 1×: 99.22%).
 const (
 	DefaultFilterRemove = 0.5
 	DefaultFilterCalibN = 1000
-	DefaultFilterEpochs = 3
+	DefaultFilterEpochs = 4
 )
 
 // FilterMethod is activation-based structural filter pruning as a Method: score every Conv's
@@ -94,7 +96,7 @@ func (p *FilterMethod) Apply(ctx context.Context, m *onnxio.Model, env *Env) (*S
 	}
 	env.logf("  removed filters from %d convs, scored on %d training images", len(rm), n)
 	masks := remapPrior(env.Prior, out)
-	if out, err = env.Retrain(ctx, out, masks, p.Epochs, 200); err != nil {
+	if out, err = env.Retrain(ctx, out, masks, p.Epochs, RetrainLRScale, 200); err != nil {
 		return nil, err
 	}
 	if err := checkOps(out); err != nil {

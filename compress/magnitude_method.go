@@ -8,12 +8,13 @@ import (
 	"github.com/uqnn/uqnn/onnxio"
 )
 
-// Defaults of the magnitude method, measured on LeNet-5's validation split (see
-// MagnitudeMethod): 8% of the weights kept overall in 3 prune → retrain stages of 2 epochs.
+// Defaults of the magnitude method, measured on the validation split: 8% of the weights kept
+// overall in 3 prune → retrain stages of 4 epochs at 3× the fine-tuning rate (LeNet-300-100:
+// 98.54% validation accuracy against 98.56% unpruned; with 2 epochs at 1× 98.14%).
 const (
 	DefaultMagnitudeKeepAll = 0.08
 	DefaultMagnitudeStages  = 3
-	DefaultMagnitudeEpochs  = 2
+	DefaultMagnitudeEpochs  = 4
 )
 
 // MagnitudeMethod is Han et al.'s (2015) iterative magnitude pruning as a Method: Stages times,
@@ -132,7 +133,7 @@ func (p *MagnitudeMethod) Apply(ctx context.Context, m *onnxio.Model, env *Env) 
 			return nil, err
 		}
 		env.logf("  stage %d/%d: %.2f%% of the weights kept", i+1, p.Stages, 100*led.Kept)
-		if cur, err = env.Retrain(ctx, out, masks, p.Epochs, uint64(100+i)); err != nil {
+		if cur, err = env.Retrain(ctx, out, masks, p.Epochs, RetrainLRScale, uint64(100+i)); err != nil {
 			return nil, err
 		}
 	}

@@ -67,10 +67,18 @@ type Step struct {
 // Tune holds the retraining settings shared by every method: the optimizer and its rate for
 // fine-tuning (train.Job with FineTune set: Adam at 1e-4 by default), batch and weight decay.
 type Tune struct {
-	Optimizer   string  // "adam" (default) or "sgd"
-	LR          float64 // 0: train.Job's fine-tuning default
-	WeightDecay float64
-	Batch       int // 0: train.DefaultBatch
+	Optimizer   string  `json:"optimizer,omitempty"` // "adam" (default) or "sgd"
+	LR          float64 `json:"lr,omitempty"`        // 0: the method's default (see Retrain)
+	WeightDecay float64 `json:"weight_decay"`
+	Batch       int     `json:"batch,omitempty"` // 0: train.DefaultBatch
+}
+
+// recordParams is what a Record holds as Params: the method's hyperparameters, the retraining
+// settings and the seed.
+type recordParams struct {
+	Method  any    `json:"method"`
+	Retrain Tune   `json:"retrain"`
+	Seed    uint64 `json:"seed"`
 }
 
 // Env is what methods need besides the model: the data (the training split for retraining
@@ -94,10 +102,17 @@ func (e *Env) logf(format string, a ...any) {
 	}
 }
 
+// RetrainLRScale is the default retraining rate of magnitude and filter pruning relative to
+// train.Job's fine-tuning rate (Adam 1e-4, SGD 1e-3): 3× it, chosen on the validation split
+// (LeNet-5 filter pruning 99.22% → 99.28% and LeNet-300-100 at 8% kept 98.14% → 98.54%
+// validation accuracy, with 4 instead of 2–3 epochs per stage).
+const RetrainLRScale = 3
+
 // Retrain fine-tunes m for epochs on env.Data with masks fixed (masked entries stay exactly zero)
-// and the extra hooks, and returns the retrained model. stream names the seed stream (each
-// stage of a method uses its own, so stages are reproducible one by one).
-func (e *Env) Retrain(ctx context.Context, m *onnxio.Model, masks Masks, epochs int, stream uint64, hooks ...train.Hook) (*onnxio.Model, error) {
+// and the extra hooks, and returns the retrained model. When Tune.LR is 0 the rate is lrScale ×
+// train.Job's fine-tuning default. stream names the seed stream (each stage of a method uses
+// its own, so stages are reproducible one by one).
+func (e *Env) Retrain(ctx context.Context, m *onnxio.Model, masks Masks, epochs int, lrScale float64, stream uint64, hooks ...train.Hook) (*onnxio.Model, error) {
 	if epochs <= 0 {
 		return m, nil
 	}
@@ -110,6 +125,13 @@ func (e *Env) Retrain(ctx context.Context, m *onnxio.Model, masks Masks, epochs 
 	}
 	if err := job.Validate(); err != nil {
 		return nil, fmt.Errorf("compress: retraining: %w", err)
+	}
+	if job.LR == 0 {
+		_, base, err := job.Stepper()
+		if err != nil {
+			return nil, fmt.Errorf("compress: retraining: %w", err)
+		}
+		job.LR = base * lrScale
 	}
 	res, err := job.Run(ctx)
 	if err != nil {
@@ -294,7 +316,7 @@ func Chain(ctx context.Context, m *onnxio.Model, methods []Method, env Env, sour
 		if err != nil {
 			return nil, err
 		}
-		rec := Record{Method: meth.Name(), Params: st.Params, SourceSHA256: sha, Kept: led.Kept}
+		rec := Record{Method: meth.Name(), Params: recordParams{st.Params, env.Tune, env.Seed}, SourceSHA256: sha, Kept: led.Kept}
 		if err := Annotate(st.Model, rec); err != nil {
 			return nil, err
 		}

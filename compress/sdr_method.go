@@ -88,7 +88,7 @@ func (p *SDRMethod) Apply(ctx context.Context, m *onnxio.Model, env *Env) (*Step
 		return nil, err
 	}
 	hook.Name = "" // stateless: nothing to checkpoint
-	trained, err := env.Retrain(ctx, m, env.Prior, p.Epochs, 300, hook)
+	trained, err := env.Retrain(ctx, m, env.Prior, p.Epochs, 1, 300, hook)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +106,7 @@ func (p *SDRMethod) Apply(ctx context.Context, m *onnxio.Model, env *Env) (*Step
 	note := fmt.Sprintf("sdr: cut-off %.3g keeps %.2f%% of the weights; validation loss %.4f → %.4f (%d evaluations)",
 		res.Cutoff, 100*led.Kept, res.BaseLoss, res.Loss, res.Evaluations)
 	env.logf("  %s", note)
-	if out, err = env.Retrain(ctx, out, masks, p.TuneEpochs, 301); err != nil {
+	if out, err = env.Retrain(ctx, out, masks, p.TuneEpochs, 1, 301); err != nil {
 		return nil, err
 	}
 	return &Step{Model: out, Masks: masks, Params: *p, Notes: []string{note}}, nil

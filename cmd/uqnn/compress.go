@@ -37,11 +37,11 @@ Retraining uses MNIST's first 55,000 training images; thresholds are chosen on t
 Methods:
   magnitude  Han et al. 2015. --stages times: prune the smallest |w| (per-layer |w| ≤ --quality·σ,
              a per-layer --keep, or one threshold for --keep-all of all weights; default 8%
-             overall), then retrain --finetune-epochs (default 2) with the mask fixed. Stage i
+             overall), then retrain --finetune-epochs (default 4) with the mask fixed. Stage i
              of n keeps target^(i/n).
   filter     Activation-based structural pruning: score each Conv's filters on --filter-images
              training images by --criterion, remove --remove of them from the graph (the model
-             gets smaller and faster), fine-tune --finetune-epochs (default 3).
+             gets smaller and faster), fine-tune --finetune-epochs (default 4).
   sdr        Tartaglione et al. 2018. Train --sdr-epochs with, after every optimizer step, each
              layer weight w ← w − λ·w·max(0, 1 − S), λ = --sdr-lambda,
              S = |∂L/∂w| / max over the weight's tensor of |∂L/∂w| (--sdr-raw: S = |∂L/∂w|),
@@ -71,7 +71,7 @@ func compressCmd(g *globals, o *compressOptions) *cobra.Command {
 	f.StringVar(&o.png, "png", "", "pruning figure (default OUT.prune.png)")
 	f.IntVar(&o.finetune, "finetune-epochs", -1, "retraining epochs after each pruning step (default: the method's own)")
 	f.StringVar(&o.optimizer, "optimizer", "adam", "retraining optimizer: adam or sgd (momentum 0.9)")
-	f.Float64Var(&o.lr, "lr", 0, fmt.Sprintf("retraining learning rate (default %g for adam, %g for sgd)", train.DefaultAdamLR/train.FineTuneDiv, train.DefaultSGDLR/train.FineTuneDiv))
+	f.Float64Var(&o.lr, "lr", 0, fmt.Sprintf("retraining learning rate (default: adam %g, sgd %g; magnitude and filter %g×)", train.DefaultAdamLR/train.FineTuneDiv, train.DefaultSGDLR/train.FineTuneDiv, float64(compress.RetrainLRScale)))
 	f.Float64Var(&o.wd, "weight-decay", trainDefaultWD, "L2 weight decay while retraining")
 	f.IntVar(&o.batch, "batch", trainDefaultBatch, "retraining minibatch size")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the data order")
