@@ -107,9 +107,14 @@ func printArchiveLedger(w io.Writer, led *compress.ArchiveLedger, asJSON bool, t
 
 // inspectArchive prints the ledger of a .uqz file and reports true; false when path is not one.
 func inspectArchive(opts inspectOptions) (bool, error) {
+	// Only a regular file is sniffed: opening a FIFO would wait for a writer (onnxio.Load
+	// refuses it with a clear error instead).
+	if st, err := os.Stat(opts.Model); err != nil || !st.Mode().IsRegular() {
+		return false, nil // inspect's own loader names the problem
+	}
 	f, err := os.Open(opts.Model)
 	if err != nil {
-		return false, nil // inspect's own loader names the problem
+		return false, nil
 	}
 	head := make([]byte, len(compress.ArchiveMagic))
 	_, err = io.ReadFull(f, head)
