@@ -2,10 +2,8 @@ package ort
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"math"
-	"os"
 
 	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/prob"
@@ -81,8 +79,10 @@ func Open(path string, pp pixel.Preprocess, opt Options) (*Classifier, error) {
 	if opt.Height <= 0 || opt.Width <= 0 {
 		return nil, fmt.Errorf("ort: image geometry %d×%d; want the data's height and width (Options.Height, Options.Width)", opt.Height, opt.Width)
 	}
-	if _, err := os.Stat(path); err != nil {
-		return nil, badModel(path, "cannot read model: %v", errors.Unwrap(err))
+	// onnxruntime opens the path itself: uqnn's reader checks it first (regular file, bounded
+	// reads, external data confined and sized), so a FIFO or device never reaches onnxruntime.
+	if err := CheckModelFile(path); err != nil {
+		return nil, err
 	}
 	so, err := ortgo.NewSessionOptions()
 	if err != nil {
