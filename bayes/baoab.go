@@ -98,28 +98,46 @@ func (o *BAOAB) Step(params []train.Param, s train.StepInfo) error {
 	}
 	c := math.Exp(-gamma * h)
 	sd := math.Sqrt(-math.Expm1(-2*gamma*h) * temp) // √((1 − c²)·T), accurate for small γh
+	// Per chunk (noise.go): its own generator from one seed of the noise stream per step, and
+	// its own partial sums of p² and θ·∇U, added in chunk order so the result is the same on
+	// any number of cores.
+	stepSeed := s.Rand.Uint64()
+	spans := chunks(params)
+	ppC, tgC := make([]float64, len(spans)), make([]float64, len(spans))
+	started, hPrev, sqT := o.started, o.hPrev, math.Sqrt(temp)
+	h32, hp32, n32, c32, sd32, sq32 := float32(h/2), float32(hPrev/2), float32(n), float32(c), float32(sd), float32(sqT)
+	parallel(spans, func(sp span) {
+		r := newWyrand(stepSeed, sp.index)
+		q, p := params[sp.k], o.p[sp.k]
+		val, grad, p := q.Value[sp.lo:sp.hi], q.Grad[sp.lo:sp.hi], p[sp.lo:sp.hi]
+		var pp, tg float64
+		for i, g := range grad {
+			f := -n32 * g // F = −∇U
+			th := val[i]
+			tg -= float64(th * f)
+			pi := p[i]
+			if started {
+				pi += hp32 * f // the previous step's closing B
+			} else {
+				pi = sq32 * float32(r.normal())
+			}
+			pp += float64(pi * pi)
+			pi += h32 * f  // B
+			th += h32 * pi // A
+			pi = c32*pi + sd32*float32(r.normal())
+			th += h32 * pi // A
+			p[i] = pi
+			val[i] = th
+		}
+		ppC[sp.index], tgC[sp.index] = pp, tg
+	})
 	var pp, tg float64
 	var d int
-	for k, q := range params {
-		p := o.p[k]
-		for i, g32 := range q.Grad {
-			f := -n * float64(g32) // F = −∇U
-			th := float64(q.Value[i])
-			tg -= th * f
-			pi := float64(p[i])
-			if o.started {
-				pi += o.hPrev / 2 * f // the previous step's closing B
-			} else {
-				pi = math.Sqrt(temp) * s.Rand.NormFloat64()
-			}
-			pp += pi * pi
-			pi += h / 2 * f  // B
-			th += h / 2 * pi // A
-			pi = c*pi + sd*s.Rand.NormFloat64()
-			th += h / 2 * pi // A
-			p[i] = float32(pi)
-			q.Value[i] = float32(th)
-		}
+	for i := range spans {
+		pp += ppC[i]
+		tg += tgC[i]
+	}
+	for _, q := range params {
 		d += len(q.Grad)
 	}
 	if d > 0 {

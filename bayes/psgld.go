@@ -107,22 +107,27 @@ func (o *PSGLD) Step(params []train.Param, s train.StepInfo) error {
 	if err := checkStepInfo("pSGLD", s); err != nil {
 		return err
 	}
-	h := s.LR
-	noise := 2 * h * temp / float64(s.N) // variance of the injected noise, times G
+	// float32 arithmetic (the parameters' own precision) with float64 constants folded; the
+	// noise comes from one seed of the noise stream per step (noise.go).
+	h := float32(s.LR)
+	noise := float32(2 * s.LR * temp / float64(s.N)) // variance of the injected noise, times G
 	first := o.t == 0
-	for k, p := range params {
-		v := o.v[k]
-		for i, g32 := range p.Grad {
-			g := float64(g32)
+	a, b, lam := float32(alpha), float32(1-alpha), float32(lambda)
+	stepSeed := s.Rand.Uint64()
+	parallel(chunks(params), func(sp span) {
+		r := newWyrand(stepSeed, sp.index)
+		p, v := params[sp.k], o.v[sp.k]
+		val, grad, v := p.Value[sp.lo:sp.hi], p.Grad[sp.lo:sp.hi], v[sp.lo:sp.hi]
+		for i, g := range grad {
 			vi := g * g
 			if !first {
-				vi = alpha*float64(v[i]) + (1-alpha)*vi
+				vi = a*v[i] + b*vi
 			}
-			v[i] = float32(vi)
-			G := 1 / (lambda + math.Sqrt(vi))
-			p.Value[i] = float32(float64(p.Value[i]) - h*G*g + math.Sqrt(noise*G)*s.Rand.NormFloat64())
+			v[i] = vi
+			G := 1 / (lam + sqrt32(vi))
+			val[i] += -h*G*g + sqrt32(noise*G)*float32(r.normal())
 		}
-	}
+	})
 	o.t++
 	return nil
 }
@@ -192,3 +197,5 @@ func checkState(name string, params []train.Param, st [][]float32) error {
 	}
 	return nil
 }
+
+func sqrt32(x float32) float32 { return float32(math.Sqrt(float64(x))) }

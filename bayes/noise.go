@@ -1,0 +1,161 @@
+package bayes
+
+import (
+	"math"
+	"math/bits"
+	"runtime"
+	"sync"
+
+	"github.com/uqnn/uqnn/internal/train"
+)
+
+// The samplers' Gaussian noise is the cost a sampling step adds to a training step: one normal
+// draw per weight per step (431,080 for LeNet-5). math/rand/v2's NormFloat64 through the
+// *rand.Rand interface costs about three times an Adam update per weight, so the samplers draw
+// one seed per step from StepInfo.Rand (the checkpointed "noise" stream, so determinism and
+// resume are unchanged) and generate the normals from it with a small inline generator
+// (wyrand, 64 bits per call, two normals per call) and Marsaglia & Tsang's ziggurat (J. Stat.
+// Softw. 5(8), 2000), exact up to float32 rounding. The weights are cut into fixed chunks, each
+// with its own generator seeded by (step seed, chunk index), so the chunks run on all cores and
+// the result does not depend on which goroutine takes which chunk.
+
+// noiseChunk is the number of weights per chunk: large enough that a goroutine's start is
+// noise, small enough that LeNet-5 has chunks for every core.
+const noiseChunk = 1 << 15
+
+// wyrand is Wang Yi's 64-bit generator (public domain): a Weyl sequence through a 128-bit
+// multiply-fold. It passes BigCrush and PractRand; its period is 2⁶⁴.
+type wyrand struct {
+	s    uint64
+	half uint32 // the second 32 bits of the last call
+	has  bool
+}
+
+func newWyrand(seed uint64, chunk int) wyrand {
+	// SplitMix64 of (seed, chunk) so neighbouring chunks start far apart.
+	z := seed + uint64(chunk+1)*0x9e3779b97f4a7c15
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9
+	z = (z ^ (z >> 27)) * 0x94d049bb133111eb
+	return wyrand{s: z ^ (z >> 31)}
+}
+
+func (r *wyrand) uint64() uint64 {
+	r.s += 0xa0761d6478bd642f
+	hi, lo := bits.Mul64(r.s, r.s^0xe7037ed1a0b428db)
+	return hi ^ lo
+}
+
+func (r *wyrand) uint32() uint32 {
+	if r.has {
+		r.has = false
+		return r.half
+	}
+	v := r.uint64()
+	r.half, r.has = uint32(v>>32), true
+	return uint32(v)
+}
+
+// uniform is in (0, 1): never 0, so its log is finite.
+func (r *wyrand) uniform() float64 {
+	return (float64(r.uint64()>>11) + 0.5) / (1 << 53)
+}
+
+// Ziggurat tables for the standard normal, 128 layers (Marsaglia & Tsang 2000, rnor).
+var zigK [128]uint32
+var zigW, zigF [128]float64
+
+const zigR = 3.442619855899
+
+func init() {
+	const m1 = 2147483648.0
+	const vn = 9.91256303526217e-3
+	dn, tn := zigR, zigR
+	q := vn / math.Exp(-0.5*dn*dn)
+	zigK[0] = uint32(dn / q * m1)
+	zigK[1] = 0
+	zigW[0] = q / m1
+	zigW[127] = dn / m1
+	zigF[0] = 1
+	zigF[127] = math.Exp(-0.5 * dn * dn)
+	for i := 126; i >= 1; i-- {
+		dn = math.Sqrt(-2 * math.Log(vn/dn+math.Exp(-0.5*dn*dn)))
+		zigK[i+1] = uint32(dn / tn * m1)
+		tn = dn
+		zigF[i] = math.Exp(-0.5 * dn * dn)
+		zigW[i] = dn / m1
+	}
+}
+
+// normal returns a standard normal draw.
+func (r *wyrand) normal() float64 {
+	for {
+		hz := int32(r.uint32())
+		iz := hz & 127
+		a := uint32(hz)
+		if hz < 0 {
+			a = uint32(-int64(hz))
+		}
+		x := float64(hz) * zigW[iz]
+		if a < zigK[iz] {
+			return x // the rectangle: 98.8% of draws
+		}
+		if iz == 0 { // the tail beyond zigR
+			for {
+				x = -math.Log(r.uniform()) / zigR
+				y := -math.Log(r.uniform())
+				if y+y >= x*x {
+					break
+				}
+			}
+			if hz > 0 {
+				return zigR + x
+			}
+			return -zigR - x
+		}
+		// The wedge between layers: accept under the density.
+		if zigF[iz]+r.uniform()*(zigF[iz-1]-zigF[iz]) < math.Exp(-0.5*x*x) {
+			return x
+		}
+	}
+}
+
+// span is one chunk of one parameter.
+type span struct{ k, lo, hi, index int }
+
+// chunks cuts the parameters into spans of at most noiseChunk weights, in a fixed order.
+func chunks(params []train.Param) []span {
+	var out []span
+	for k, p := range params {
+		for lo := 0; lo < len(p.Value); lo += noiseChunk {
+			out = append(out, span{k: k, lo: lo, hi: min(lo+noiseChunk, len(p.Value)), index: len(out)})
+		}
+	}
+	return out
+}
+
+// parallel runs f on every span, on up to GOMAXPROCS goroutines; f must write only its span.
+func parallel(spans []span, f func(s span)) {
+	workers := min(runtime.GOMAXPROCS(0), len(spans))
+	if workers <= 1 {
+		for _, s := range spans {
+			f(s)
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	next := make(chan span, len(spans))
+	for _, s := range spans {
+		next <- s
+	}
+	close(next)
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range next {
+				f(s)
+			}
+		}()
+	}
+	wg.Wait()
+}
