@@ -2,8 +2,8 @@ package bayes_test
 
 import (
 	"context"
-	"slices"
 	"path/filepath"
+	"slices"
 	"testing"
 	"time"
 
