@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/uqnn/uqnn/bayes"
@@ -159,7 +160,7 @@ func runSample(ctx context.Context, g *globals, path string, o sampleOptions) er
 	}
 	job.Hooks = append(job.Hooks, o.hooks...)
 	if !g.quiet {
-		job.Hooks = append(job.Hooks, train.Progress(g.stderr, isTerminal(g.stderr), cfg.Epochs(tr.N)))
+		job.Hooks = append(job.Hooks, sampleProgress(g, cfg))
 	}
 	man, err := bayes.Sample(ctx, job)
 	if err != nil {
@@ -203,4 +204,27 @@ func sampleError(g *globals, err error) error {
 		return usagef("sample: %v", err)
 	}
 	return err
+}
+
+// sampleProgress prints a line every train.ProgressEvery steps of each chain: the step, the
+// mean minibatch loss since the last line and the throughput.
+func sampleProgress(g *globals, cfg bayes.SampleConfig) train.Hook {
+	total := cfg.Burnin + cfg.Members/cfg.Chains*cfg.Thin
+	var sum float64
+	var n int
+	var last time.Time
+	return train.Hook{AfterStep: func(_ context.Context, s *train.State) error {
+		sum += s.Loss
+		n++
+		if s.Step%train.ProgressEvery != 0 {
+			return nil
+		}
+		rate := 0.0
+		if !last.IsZero() {
+			rate = float64(n*cfg.Batch) / time.Since(last).Seconds()
+		}
+		fmt.Fprintf(g.stderr, "step %d/%d loss %.4f images/s %.0f\n", s.Step, total, sum/float64(n), rate)
+		sum, n, last = 0, 0, time.Now()
+		return nil
+	}}
 }
