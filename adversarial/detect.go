@@ -188,6 +188,8 @@ type Detection struct {
 	Vote              string  `json:"vote"`
 	Members           int     `json:"members"`
 	MI                MIRatio `json:"mi"`
+	// AUROCByScore compares every score the ensemble offers on the same images (no intervals).
+	AUROCByScore map[Score]float64 `json:"auroc_by_score"`
 	Bootstrap         int     `json:"bootstrap"`
 	Seed              uint64  `json:"seed"`
 
@@ -273,6 +275,17 @@ func Detect(ctx context.Context, ens Ensemble, sets DetectSets, cfg DetectConfig
 			CleanFPR: Flagged(clean.score, t), TPR: b.TPR[i]})
 	}
 	d.MI = miRatio(adv.p.MI, clean.p.MI)
+	d.AUROCByScore = map[Score]float64{}
+	for _, s := range []Score{ScoreMI, ScoreEntropy, ScoreVarRatio, ScoreMaxProb} {
+		a, errA := s.Values(adv.p, ens.Members())
+		c, errC := s.Values(clean.p, ens.Members())
+		if errA != nil || errC != nil {
+			continue // varratio without members
+		}
+		if r, err := ROC(a, c); err == nil {
+			d.AUROCByScore[s] = r.AUROC
+		}
+	}
 	return d, nil
 }
 

@@ -181,6 +181,10 @@ func TestDetectMatchesDirectComputation(t *testing.T) {
 	}
 	pa, pc, pv := direct(sets.Adversarial), direct(sets.Clean), direct(sets.Validation)
 	curve, _ := ROC(pa.MI, pc.MI)
+	ent, _ := ROC(pa.Entropy, pc.Entropy)
+	if got.AUROCByScore[ScoreMI] != curve.AUROC || got.AUROCByScore[ScoreEntropy] != ent.AUROC || len(got.AUROCByScore) != 4 {
+		t.Errorf("AUROC by score %v; want mi %v entropy %v and 4 scores", got.AUROCByScore, curve.AUROC, ent.AUROC)
+	}
 	if got.AUROC.Value != curve.AUROC || got.AUPR.Value != curve.AUPR || !reflect.DeepEqual(got.ROC, curve.Points) {
 		t.Errorf("AUROC %v AUPR %v; direct %v %v", got.AUROC.Value, got.AUPR.Value, curve.AUROC, curve.AUPR)
 	}

@@ -197,6 +197,13 @@ func printDetect(w io.Writer, out detectOutput) error {
 	for _, a := range d.AtFPR {
 		fmt.Fprintf(w, "  TPR @ %4.1f%% FPR %s  (threshold %.4g; FPR validation %.4f, clean test %.4f)\n", 100*a.FPR, iv(a.TPR), a.Threshold, a.ValidationFPR, a.CleanFPR)
 	}
+	fmt.Fprintf(w, "AUROC by score:")
+	for _, s := range []adversarial.Score{adversarial.ScoreMI, adversarial.ScoreEntropy, adversarial.ScoreVarRatio, adversarial.ScoreMaxProb} {
+		if a, ok := d.AUROCByScore[s]; ok {
+			fmt.Fprintf(w, " %s %.4f", s, a)
+		}
+	}
+	fmt.Fprintln(w)
 	fmt.Fprintf(w, "ensemble accuracy: adversarial %.2f%%, clean %.2f%%\n", 100*d.VoteAccuracy, 100*d.CleanVoteAccuracy)
 	fmt.Fprintf(w, "MI adversarial/clean: mean %.6g / %.6g = %.4g; median %.6g / %.6g = %.4g\n",
 		d.MI.MeanAdversarial, d.MI.MeanClean, float64(d.MI.MeanRatio), d.MI.MedianAdversarial, d.MI.MedianClean, float64(d.MI.MedianRatio))
