@@ -10,7 +10,9 @@
 # processor). Each side prints the BLAS and core type it actually used.
 # Each round runs both sides with 2 threads and with 1: on a busy machine a 2-thread side waits
 # at every fork-join for a core, and PyTorch's OpenMP workers spin there, so its 2-thread times
-# grow far faster with load than ours; one thread each time-shares evenly and its ratio holds.
+# grow far faster with load than ours. Under heavy load even one-thread wall times swing, so the
+# report also compares CPU time per step at one thread (scripts/benchreport/torchcpu.py for
+# PyTorch, cpu-s/op for uqnn), which counts the work and not the waits for a core.
 # Knobs: ROUNDS (5), THREADS ("2 1"), BENCHTIME (20x, per Go benchmark per round), BENCHTIME_ORT (3s),
 # BENCH_OUT (bin/bench), BENCH_ENVS ("asis unset"), BENCH_ORT (1; 0 leaves onnxruntime out).
 set -euo pipefail
@@ -35,7 +37,8 @@ echo "cores $(nproc)" > "$out/machine.txt"
 # load TAG: the load averages and the runnable-task count (/proc/loadavg) between two sides.
 load() { echo "$1 $(cat /proc/loadavg)" >> "$out/$env-load.txt"; }
 go_side() {
-  for t in ${THREADS:-2 1}; do
+  # One thread is always measured: its CPU times compare with torchcpu.py's.
+  for t in $(echo ${THREADS:-2 1} 1 | tr ' ' '\n' | sort -ru); do
     GOMAXPROCS=$t "${run[@]}" "$out/benchmark.test" -test.run '^$' -test.bench 'TrainStep|Infer|Update|PeakSGEMM' \
       -test.benchtime "${BENCHTIME:-20x}" > "$out/$env-go-t$t-$r.txt"
   done
@@ -45,6 +48,7 @@ torch_side() {
   for t in ${THREADS:-2 1}; do
     "${run[@]}" "$python" "$peer" --threads "$t" > "$out/$env-torch-t$t-$r.jsonl"
   done
+  "${run[@]}" "$python" scripts/benchreport/torchcpu.py "$peer" > "$out/$env-torchcpu-$r.jsonl"
 }
 
 for env in $envs; do

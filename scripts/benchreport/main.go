@@ -117,9 +117,32 @@ func summarize(v []float64) stats {
 
 // round is one interleaved round of one environment setting at one thread count.
 type round struct {
-	threads int
-	goRes   bench
-	torch   map[string]peer
+	threads  int
+	goRes    bench
+	torch    map[string]peer
+	torchCPU map[string]torchCPU
+}
+
+// torchCPU is scripts/benchreport/torchcpu.py's line: PyTorch's CPU time at one thread.
+type torchCPU struct {
+	Arch     string  `json:"arch"`
+	Train    float64 `json:"train_step_cpu_s"`
+	Infer256 float64 `json:"infer_batch256_cpu_s_per_image"`
+}
+
+func readTorchCPU(path string) map[string]torchCPU {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil
+	}
+	out := map[string]torchCPU{}
+	for _, line := range strings.Split(string(b), "\n") {
+		var t torchCPU
+		if json.Unmarshal([]byte(line), &t) == nil && t.Arch != "" {
+			out[t.Arch] = t
+		}
+	}
+	return out
 }
 
 // env is everything measured under one environment setting.
@@ -165,7 +188,11 @@ func readEnv(dir, name string) (*env, error) {
 				break
 			}
 			t, _ := readPeers(p(fmt.Sprintf("torch-t%d-%d.jsonl", th, r)))
-			e.rounds = append(e.rounds, round{th, g, t})
+			var tc map[string]torchCPU
+			if th == 1 {
+				tc = readTorchCPU(p(fmt.Sprintf("torchcpu-%d.jsonl", r)))
+			}
+			e.rounds = append(e.rounds, round{th, g, t, tc})
 		}
 	}
 	if len(e.rounds) == 0 {
@@ -260,6 +287,9 @@ func report(e *env, cores int) {
 		if len(rounds) > 0 {
 			reportRatios(rounds, th)
 		}
+		if th == 1 {
+			reportCPURatios(rounds)
+		}
 	}
 	reportLimit(e)
 }
@@ -302,11 +332,53 @@ func reportRatios(rounds []round, threads int) {
 	}
 }
 
+// reportCPURatios prints uqnn's CPU time per step and per image at one thread over PyTorch's.
+func reportCPURatios(rounds []round) {
+	type row struct {
+		what   string
+		ours   func(bench) float64
+		theirs func(torchCPU) float64
+	}
+	var printed bool
+	for _, arch := range []string{"lenet5", "zoo"} {
+		for _, r := range []row{
+			{"train step CPU s (batch 64)", func(b bench) float64 { return b["BenchmarkTrainStep/"+arch]["cpu-s/op"] },
+				func(t torchCPU) float64 { return t.Train }},
+			{"infer CPU s/image (b. 256)", func(b bench) float64 { return b["BenchmarkInfer/"+arch+"/batch=256"]["cpu-s/op"] / 256 },
+				func(t torchCPU) float64 { return t.Infer256 }},
+		} {
+			var o, t, ratio []float64
+			for _, rd := range rounds {
+				tc, ok := rd.torchCPU[arch]
+				ov := r.ours(rd.goRes)
+				if !ok || ov <= 0 || r.theirs(tc) <= 0 {
+					continue
+				}
+				o, t, ratio = append(o, ov), append(t, r.theirs(tc)), append(ratio, ov/r.theirs(tc))
+			}
+			if len(ratio) == 0 {
+				continue
+			}
+			if !printed {
+				fmt.Printf("\n== uqnn vs PyTorch in CPU time, 1 thread each, %d rounds (counts the work, not the waits for a core: the figure that holds on a busy machine)\n", len(ratio))
+				fmt.Printf("%-8s %-26s %12s %12s %8s %15s\n", "arch", "measure", "uqnn med", "pytorch med", "ratio", "range")
+				printed = true
+			}
+			so, st, sr := summarize(o), summarize(t), summarize(ratio)
+			fmt.Printf("%-8s %-26s %12.4g %12.4g %8.2f %15s\n", arch, r.what, so.med, st.med, sr.med, fmt.Sprintf("[%.2f–%.2f]", sr.lo, sr.hi))
+		}
+	}
+}
+
 // reportLimit prints, per network, the step's work and rate against the large-SGEMM rate,
 // and each layer pass's time, work and rate, so the report says where the time goes. Rates are
 // work per CPU-second (cpu-s/op: the process's CPU time, all threads): on a machine other
 // processes keep busy, wall time also counts the waits for a core, CPU time mostly does not.
 func reportLimit(e *env) {
+	top := 0
+	for _, r := range e.rounds {
+		top = max(top, r.threads)
+	}
 	cpuRate := func(m map[string]float64) float64 {
 		if m["cpu-s/op"] <= 0 {
 			return 0
@@ -315,7 +387,7 @@ func reportLimit(e *env) {
 	}
 	var peaks []float64
 	for _, r := range e.rounds {
-		if r.threads != 2 {
+		if r.threads != top {
 			continue
 		}
 		if v := cpuRate(r.goRes["BenchmarkPeakSGEMM/n=1024"]); v > 0 {
@@ -334,7 +406,7 @@ func reportLimit(e *env) {
 		var steps, cpus, upd []float64
 		var mflop float64
 		for _, r := range e.rounds {
-			if r.threads != 2 {
+			if r.threads != top {
 				continue
 			}
 			if v := r.goRes["BenchmarkTrainStep/"+arch]; v["med-s/op"] > 0 {
