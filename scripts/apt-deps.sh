@@ -3,12 +3,13 @@
 #   libopenblas-dev  SGEMM for the training kernels (cgo)
 #   npm              fetches the pinned onnxruntime library (scripts/fetch-ort.sh)
 #   python3-onnx     onnx.checker validates the files we write (tests)
+#   time             GNU time: peak memory of the CLI in the hostile-file tests
 #   chromium         headless check that uqnn study's report.html renders (tests)
 #   slurmctld slurmd slurm-client munge
 #                    a one-node Slurm cluster for uqnn study --slurm's end-to-end test
 # Pass extra package names as arguments (make bench adds python3-torch).
 set -euo pipefail
-want=(libopenblas-dev npm python3-onnx chromium slurmctld slurmd slurm-client munge "$@")
+want=(libopenblas-dev npm python3-onnx time chromium slurmctld slurmd slurm-client munge "$@")
 missing=()
 for p in "${want[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

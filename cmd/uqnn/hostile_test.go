@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -47,12 +48,19 @@ type hostileFile struct {
 	train bool
 }
 
+// gnuTime is GNU time (Debian package time, installed by scripts/apt-deps.sh).
+const gnuTime = "/usr/bin/time"
+
 // hostileRun runs the uqnn binary with a deadline and returns its result and peak memory.
 func hostileRun(t *testing.T, env []string, args ...string) (result, int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), hostileTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, uqnnBin, args...)
+	// Peak memory comes from GNU time, which measures the program itself: the child's own
+	// rusage would report the test binary's size (Go starts children with vfork, sharing the
+	// parent's pages until exec).
+	peak := filepath.Join(t.TempDir(), "peak")
+	cmd := exec.CommandContext(ctx, gnuTime, append([]string{"-f", "%M", "-o", peak, uqnnBin}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
@@ -65,8 +73,13 @@ func hostileRun(t *testing.T, env []string, args ...string) (result, int64) {
 		t.Fatalf("running uqnn %v: %v", args, err)
 	}
 	var rss int64
-	if ru, ok := cmd.ProcessState.SysUsage().(*syscall.Rusage); ok {
-		rss = int64(ru.Maxrss) << 10 // kilobytes on Linux
+	if b, err := os.ReadFile(peak); err == nil {
+		// "Command exited with non-zero status N" may come first; the figure is the last line.
+		lines := strings.Fields(string(b))
+		if len(lines) > 0 {
+			kb, _ := strconv.ParseInt(lines[len(lines)-1], 10, 64)
+			rss = kb << 10
+		}
 	}
 	return result{o.String(), e.String(), cmd.ProcessState.ExitCode()}, rss
 }
