@@ -8,10 +8,13 @@ import (
 	"github.com/uqnn/uqnn/onnxio"
 )
 
-// Defaults of the sdr method, measured on LeNet-5's validation split (see SDRMethod).
+// Defaults of the sdr method, measured on LeNet-5's validation split (Adam at 3× the fine-tuning
+// rate): after 4 SDR epochs the validation accuracy is 99.18% at λ = 2e-4, 98.20% at 5e-4, 95.94%
+// at 1e-3 and 11% at 2e-3 (6 epochs): the per-tensor normalised sensitivity leaves almost every
+// weight "insensitive", so λ must stay small against Adam's steps.
 const (
-	DefaultSDRLambda     = 2e-3
-	DefaultSDREpochs     = 6
+	DefaultSDRLambda     = 2e-4
+	DefaultSDREpochs     = 4
 	DefaultSDRTolerance  = 0.02
 	DefaultSDRTuneEpochs = 2
 )
@@ -88,7 +91,7 @@ func (p *SDRMethod) Apply(ctx context.Context, m *onnxio.Model, env *Env) (*Step
 		return nil, err
 	}
 	hook.Name = "" // stateless: nothing to checkpoint
-	trained, err := env.Retrain(ctx, m, env.Prior, p.Epochs, 1, 300, hook)
+	trained, err := env.Retrain(ctx, m, env.Prior, p.Epochs, RetrainLRScale, 300, hook)
 	if err != nil {
 		return nil, err
 	}
@@ -106,7 +109,7 @@ func (p *SDRMethod) Apply(ctx context.Context, m *onnxio.Model, env *Env) (*Step
 	note := fmt.Sprintf("sdr: cut-off %.3g keeps %.2f%% of the weights; validation loss %.4f → %.4f (%d evaluations)",
 		res.Cutoff, 100*led.Kept, res.BaseLoss, res.Loss, res.Evaluations)
 	env.logf("  %s", note)
-	if out, err = env.Retrain(ctx, out, masks, p.TuneEpochs, 1, 301); err != nil {
+	if out, err = env.Retrain(ctx, out, masks, p.TuneEpochs, RetrainLRScale, 301); err != nil {
 		return nil, err
 	}
 	return &Step{Model: out, Masks: masks, Params: *p, Notes: []string{note}}, nil
