@@ -5,8 +5,10 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"syscall"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/kernels"
@@ -154,21 +156,32 @@ func stepFLOPs(ls []layer) (forward, backward float64) {
 // on a machine that other processes interrupt now and then; the mean (ns/op) does not.
 func timeMedian(b *testing.B, flops float64, fn func()) float64 {
 	fn() // warm caches and workspaces
-	ts := make([]float64, 0, b.N)
+	ts, cs := make([]float64, 0, b.N), make([]float64, 0, b.N)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		t := time.Now()
+		c, t := processCPU(), time.Now()
 		fn()
 		ts = append(ts, time.Since(t).Seconds())
+		cs = append(cs, processCPU()-c)
 	}
 	b.StopTimer()
 	med := median(ts)
 	b.ReportMetric(med, "med-s/op")
+	b.ReportMetric(median(cs), "cpu-s/op")
 	if flops > 0 {
 		b.ReportMetric(flops/1e6, "MFLOP")
 		b.ReportMetric(flops/med/1e9, "GFLOP/s")
 	}
 	return med
+}
+
+// processCPU is the process's CPU time in seconds (CLOCK_PROCESS_CPUTIME_ID, nanosecond
+// resolution): on a machine other processes keep busy it grows with the work done, while
+// wall time also counts the waits for a core.
+func processCPU() float64 {
+	var ts syscall.Timespec
+	syscall.Syscall(syscall.SYS_CLOCK_GETTIME, 2 /* CLOCK_PROCESS_CPUTIME_ID */, uintptr(unsafe.Pointer(&ts)), 0)
+	return float64(ts.Nano()) / 1e9
 }
 
 func median(v []float64) float64 {
