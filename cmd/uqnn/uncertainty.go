@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,10 +62,14 @@ type uncertaintyReport struct {
 	AUROCMI      float64      `json:"auroc_mi"`
 	AUROCEntropy float64      `json:"auroc_entropy"`
 	Wrong        int          `json:"misclassified"`
-	Files        []string     `json:"files"`
-	MI           []float64    `json:"mi"`
-	Entropy      []float64    `json:"entropy"`
-	Variation    []float64    `json:"variation_ratio"`
+	// GraphMeanDiff and GraphMIDiff are the largest differences between ensemble.onnx's own
+	// outputs (float32, onnxruntime) and the float64 values above (ensemble.onnx input only).
+	GraphMeanDiff *float64  `json:"graph_mean_max_diff,omitempty"`
+	GraphMIDiff   *float64  `json:"graph_mi_max_diff,omitempty"`
+	Files         []string  `json:"files"`
+	MI            []float64 `json:"mi"`
+	Entropy       []float64 `json:"entropy"`
+	Variation     []float64 `json:"variation_ratio"`
 }
 
 func runUncertainty(ctx context.Context, g *globals, path string, o uncertaintyOptions) error {
@@ -109,6 +114,10 @@ func runUncertainty(ctx context.Context, g *globals, path string, o uncertaintyO
 	rep := uncertaintyReport{Tool: "uqnn uncertainty", Version: version, Ensemble: path, Members: len(ens.Probs), Source: ens.From,
 		Preprocess: ens.Preprocess.String(), Scores: a.Scores, AUROCMI: a.AUROCMI, AUROCEntropy: a.AUROCEntropy, Wrong: a.Wrong,
 		Files: files, MI: a.MI, Entropy: a.Entropy, Variation: a.VariationRatio}
+	if ens.Mean != nil {
+		dm, dmi := maxDiff(ens.Mean, a.Probs), maxDiff(ens.MI, a.MI)
+		rep.GraphMeanDiff, rep.GraphMIDiff = &dm, &dmi
+	}
 	if o.json {
 		return writeJSON(g.stdout, rep)
 	}
@@ -116,8 +125,19 @@ func runUncertainty(ctx context.Context, g *globals, path string, o uncertaintyO
 	fmt.Fprintf(g.stdout, "%s: %d members (%s), %d test images\n", path, rep.Members, ens.From, s.N)
 	fmt.Fprintf(g.stdout, "accuracy %.2f%%  NLL %.4f  Brier %.4f  ECE %.4f (%d bins)\n", 100*s.Accuracy, s.NLL, s.Brier, s.ECE, s.Bins)
 	fmt.Fprintf(g.stdout, "misclassified %d: AUROC of MI %.4f, of predictive entropy %.4f\n", a.Wrong, a.AUROCMI, a.AUROCEntropy)
+	if rep.GraphMIDiff != nil {
+		fmt.Fprintf(g.stdout, "ensemble.onnx's own outputs differ by at most %.2g (mean probabilities), %.2g (MI)\n", *rep.GraphMeanDiff, *rep.GraphMIDiff)
+	}
 	fmt.Fprintf(g.stdout, "wrote %s, %s, %s\n", files[0], files[1], files[2])
 	return nil
+}
+
+func maxDiff(a []float32, b []float64) float64 {
+	var d float64
+	for i, v := range a {
+		d = max(d, math.Abs(float64(v)-b[i]))
+	}
+	return d
 }
 
 // writeUncertaintyFiles writes the per-example CSV, the reliability diagram and the MI
