@@ -11,6 +11,16 @@
 //	wrong, _ := r.Wrong(labels); auc, err := bayes.AUROC(r.MI, wrong)
 //	bins, err := bayes.Reliability(r.Probs, k, labels, 0)
 //	m, err := bayes.EnsembleGraph(members, logits) // outputs probs, entropy, mutual_information
+//	man, err := bayes.Sample(ctx, bayes.SampleJob{Source, Data, Dir, Config}) // an ensemble folder
+//	out, err := bayes.LoadEnsemble(ctx, dirOrEnsembleONNX, …)               // members' probabilities
+//	a, err := bayes.Assess(out.Probs, out.Classes, labels, 0)              // uncertainty + scores + AUROCs
+//	r, err := bayes.RHat(chains); e, err := bayes.ESS(chains)              // split R-hat, ESS
+//
+// Sample is train.Fit with a sampler Stepper, train.L2Prior(1/(N·σ²)) as the prior, the source's
+// zero weights as masks, and a hook that writes member-NNN.onnx as each member is drawn and
+// keeps the member records and trace in its checkpointed state (so --resume continues to the
+// same bytes). An ensemble folder holds the members, manifest.json, trace.csv,
+// trace-chainC.png and ensemble.onnx.
 //
 // # Conventions
 //
