@@ -31,8 +31,10 @@ the MNIST test set) and writes OUT.onnx, a plain ONNX model, and OUT.prune.png (
 weight histograms before and after). OUT's metadata holds the pixel convention (uqnn.preprocess)
 and one record per method (uqnn.compression: method, hyperparameters, source SHA-256).
 
-Retraining uses MNIST's first 55,000 training images; thresholds are chosen on the last 5,000
-(the validation split); the test set is only scored.
+Retraining uses MNIST's first 55,000 training images with --optimizer at --lr (default 3× the
+fine-tuning rate: Adam 3e-4, SGD 3e-3), --weight-decay and --batch; thresholds are chosen on the
+last 5,000 (the validation split); the test set is only scored. Defaults were chosen on the
+validation split.
 
 Methods:
   magnitude  Han et al. 2015. --stages times: prune the smallest |w| (per-layer |w| ≤ --quality·σ,
@@ -71,7 +73,7 @@ func compressCmd(g *globals, o *compressOptions) *cobra.Command {
 	f.StringVar(&o.png, "png", "", "pruning figure (default OUT.prune.png)")
 	f.IntVar(&o.finetune, "finetune-epochs", -1, "retraining epochs after each pruning step (default: the method's own)")
 	f.StringVar(&o.optimizer, "optimizer", "adam", "retraining optimizer: adam or sgd (momentum 0.9)")
-	f.Float64Var(&o.lr, "lr", 0, fmt.Sprintf("retraining learning rate (default: adam %g, sgd %g; magnitude and filter %g×)", train.DefaultAdamLR/train.FineTuneDiv, train.DefaultSGDLR/train.FineTuneDiv, float64(compress.RetrainLRScale)))
+	f.Float64Var(&o.lr, "lr", 0, fmt.Sprintf("retraining learning rate (default %g× the fine-tuning rate: adam %g, sgd %g)", float64(compress.RetrainLRScale), compress.RetrainLRScale*train.DefaultAdamLR/train.FineTuneDiv, compress.RetrainLRScale*train.DefaultSGDLR/train.FineTuneDiv))
 	f.Float64Var(&o.wd, "weight-decay", trainDefaultWD, "L2 weight decay while retraining")
 	f.IntVar(&o.batch, "batch", trainDefaultBatch, "retraining minibatch size")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the data order")
