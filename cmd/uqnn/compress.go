@@ -20,6 +20,7 @@ type compressOptions struct {
 	registry                                              map[string]compress.Method
 	owner                                                 map[string]string // flag → method
 	changed                                               func(string) bool
+	quant                                                 quantizeOptions
 }
 
 func init() { registerVerb(newCompressCmd) }
@@ -81,6 +82,7 @@ func compressCmd(g *globals, o *compressOptions) *cobra.Command {
 	f.StringVar(&o.preprocess, "preprocess", "auto", "pixel preprocessing: auto (metadata, else calibration), 0..1, 0..255, mnist, -1..1 or scale=S,offset=O")
 	f.IntVar(&o.calibN, "calib-n", calibDefault, "validation images for --preprocess auto")
 	f.BoolVar(&o.json, "json", false, "print one JSON document")
+	o.quant.bind(f)
 	for _, name := range compress.MethodNames() {
 		m, _ := compress.NewMethod(name)
 		o.registry[name] = m

@@ -21,23 +21,26 @@ import (
 
 // compressReport is what `uqnn compress --json` prints.
 type compressReport struct {
-	Tool          string            `json:"tool"`
-	Version       string            `json:"version"`
-	Seed          uint64            `json:"seed"`
-	Model         string            `json:"model"`
-	SourceSHA256  string            `json:"source_sha256"`
-	Output        string            `json:"output"`
-	PNG           string            `json:"png"`
-	Methods       []string          `json:"methods"`
-	Records       []compress.Record `json:"records"`
-	Preprocess    pixel.Resolved    `json:"preprocess"`
-	Data          string            `json:"data"`
-	TestImages    int               `json:"test_images"`
-	Ledger        *compress.Ledger  `json:"ledger"`
-	ConvMACs      int64             `json:"conv_macs"`
-	ConvMACsAfter int64             `json:"conv_macs_after"`
-	Notes         []string          `json:"notes,omitempty"`
-	Seconds       float64           `json:"seconds"`
+	Tool          string                  `json:"tool"`
+	Version       string                  `json:"version"`
+	Seed          uint64                  `json:"seed"`
+	Model         string                  `json:"model"`
+	SourceSHA256  string                  `json:"source_sha256"`
+	Output        string                  `json:"output"`
+	PNG           string                  `json:"png"`
+	Methods       []string                `json:"methods"`
+	Records       []compress.Record       `json:"records"`
+	Preprocess    pixel.Resolved          `json:"preprocess"`
+	Data          string                  `json:"data"`
+	TestImages    int                     `json:"test_images"`
+	Ledger        *compress.Ledger        `json:"ledger"`
+	ConvMACs      int64                   `json:"conv_macs"`
+	ConvMACsAfter int64                   `json:"conv_macs_after"`
+	Notes         []string                `json:"notes,omitempty"`
+	Seconds       float64                 `json:"seconds"`
+	Quantize      string                  `json:"quantize,omitempty"`
+	Archive       string                  `json:"archive,omitempty"`
+	ArchiveLedger *compress.ArchiveLedger `json:"archive_ledger,omitempty"`
 }
 
 // pngPath is OUT.prune.png (the .onnx extension dropped).
@@ -72,7 +75,18 @@ func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 	if err := checkModelFile(o.model); err != nil {
 		return err
 	}
-	if err := checkOutputs(o.out, o.pngPath()); err != nil {
+	qcfg, err := o.quant.check()
+	if err != nil {
+		return err
+	}
+	outs := []string{o.out, o.pngPath()}
+	if o.quant.archive != "" {
+		outs = append(outs, o.quant.archive)
+	}
+	if err := refuseAliases([]string{o.model}, outs); err != nil {
+		return err
+	}
+	if err := checkOutputs(outs...); err != nil {
 		return err
 	}
 	raw, err := os.ReadFile(o.model)
@@ -128,8 +142,16 @@ func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 	if err != nil {
 		return err
 	}
-	pp.Preprocess.Store(res.Model)
-	if err := res.Model.Save(o.out, onnxio.SaveOptions{}); err != nil {
+	final, err := o.quant.apply(ctx, qcfg, res.Model, &env)
+	if err != nil {
+		return err
+	}
+	pp.Preprocess.Store(final)
+	if err := final.Save(o.out, onnxio.SaveOptions{}); err != nil {
+		return err
+	}
+	arch, err := o.quant.writeArchive(final)
+	if err != nil {
 		return err
 	}
 	// The accuracy reported is the written file's in onnxruntime, as `uqnn eval` measures it.
@@ -153,7 +175,7 @@ func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 	}
 	rep := compressReport{Tool: "uqnn compress", Version: version, Seed: o.seed, Model: o.model, SourceSHA256: sha,
 		Output: o.out, PNG: o.pngPath(), Records: res.Records, Preprocess: pp, Data: mn.Dir, TestImages: test.N,
-		Ledger: led, Notes: res.Notes, Seconds: time.Since(start).Seconds()}
+		Ledger: led, Notes: res.Notes, Seconds: time.Since(start).Seconds(), Quantize: o.quant.spec, Archive: o.quant.archive, ArchiveLedger: arch}
 	for _, m := range methods {
 		rep.Methods = append(rep.Methods, m.Name())
 	}
@@ -202,6 +224,12 @@ func printCompress(g *globals, r compressReport) error {
 	fmt.Fprintf(g.stdout, "accuracy: MNIST test set, %d images, onnxruntime, the written file\n", r.TestImages)
 	for _, n := range r.Notes {
 		fmt.Fprintln(g.stdout, n)
+	}
+	if r.ArchiveLedger != nil {
+		fmt.Fprintf(g.stdout, "archive %s (Deep Compression's columns; P pruning, Q quantization, H Huffman coding):\n", r.Archive)
+		if err := r.ArchiveLedger.WriteTable(g.stdout); err != nil {
+			return err
+		}
 	}
 	fmt.Fprintf(g.stdout, "figure %s; %.0f s\n", r.PNG, r.Seconds)
 	return nil

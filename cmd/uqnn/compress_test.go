@@ -209,3 +209,56 @@ func TestCompressChainPyTorch(t *testing.T) {
 		t.Errorf("%.3f of the weights kept after magnitude 0.2, filter and sdr; want ≤ 0.2", rep.Ledger.Kept)
 	}
 }
+
+// Pruning, k-means sharing with centroid fine-tuning and the Huffman archive in one command:
+// the written model is what onnxruntime scores, and `uqnn decompress` gives it back byte for
+// byte from the archive. int8 writes a QDQ model onnxruntime runs at the reported accuracy.
+func TestCompressQuantizeAndArchive(t *testing.T) {
+	testenv.ORT(t)
+	dir := t.TempDir()
+	src := filepath.Join(testmodels.Dir(t), "cntk-zoo-mnist-op7.onnx")
+	out, arch := filepath.Join(dir, "q.onnx"), filepath.Join(dir, "q.uqz")
+	rep := runSmallCompress(t, src, "--method", "magnitude", "--keep-all", "0.3", "--stages", "1", "--finetune-epochs", "1",
+		"--quantize", "conv=8,fc=5", "--archive", arch, "-o", out)
+	checkCompressed(t, rep, src, "magnitude")
+	if rep.ArchiveLedger == nil || rep.Quantize != "conv=8,fc=5" {
+		t.Fatalf("report has no archive ledger or quantize spec: %+v", rep)
+	}
+	m, err := onnxio.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range rep.Ledger.Layers {
+		distinct := map[float32]bool{}
+		for _, v := range m.Initializer(l.Weight).Float32 {
+			if v != 0 {
+				distinct[v] = true
+			}
+		}
+		if len(distinct) > 255 {
+			t.Errorf("%s has %d distinct non-zero values after 8-bit sharing; want ≤ 255", l.Weight, len(distinct))
+		}
+	}
+	back := filepath.Join(dir, "back.onnx")
+	if r := uqnn(t, "decompress", arch, "-o", back); r.code != 0 {
+		t.Fatalf("decompress: exit %d\n%s", r.code, r.stderr)
+	}
+	a, _ := os.ReadFile(out)
+	b, _ := os.ReadFile(back)
+	if len(a) == 0 || !bytes.Equal(a, b) {
+		t.Fatalf("decompressed archive (%d bytes) differs from the written model (%d bytes)", len(b), len(a))
+	}
+	st, _ := os.Stat(arch)
+	if st.Size()*3 > int64(len(a)) {
+		t.Errorf("archive %d bytes for a %d-byte model; want at least 3× smaller", st.Size(), len(a))
+	}
+
+	i8 := filepath.Join(dir, "i8.onnx")
+	rep = runSmallCompress(t, src, "--method", "magnitude", "--keep-all", "0.5", "--stages", "1", "--finetune-epochs", "1", "--quantize", "int8", "-o", i8)
+	r := uqnn(t, "eval", i8, "--n", strconv.Itoa(rep.TestImages), "--json")
+	var ev evalReport
+	if r.code != 0 || json.Unmarshal([]byte(r.stdout), &ev) != nil || ev.Scores.Accuracy != rep.Ledger.AccuracyAfter || ev.Scores.Accuracy < 0.5 {
+		t.Fatalf("int8 model: eval exit %d, accuracy %.4f; compress reported %.4f\n%s", r.code, ev.Scores.Accuracy, rep.Ledger.AccuracyAfter, r.stderr)
+	}
+	assertCleanFailure(t, uqnn(t, "compress", src, "--compact", "-o", filepath.Join(dir, "c.onnx")), exitUsage, "--quantize")
+}
