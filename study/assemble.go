@@ -128,7 +128,8 @@ func (e *Env) Assemble(plan []*Stage, outcomes []Outcome) error {
 	return nil
 }
 
-const archiveNote = "bytes of model.uqz, the network packed by compress.Archive (uqnn decompress restores it)."
+const archiveNote = "bytes of model.uqz, the network packed by compress.Archive (uqnn decompress restores it); " +
+	"n/a: the network is not quantized, and the archive codes quantized layers only."
 
 func (e *Env) testN() int {
 	if d, err := e.Data(); err == nil {

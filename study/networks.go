@@ -3,6 +3,7 @@ package study
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -38,8 +39,11 @@ type Network struct {
 	NonZero int64            `json:"nonzero"`
 	Kept    float64          `json:"kept"`
 	Ledger  *compress.Ledger `json:"ledger,omitempty"`
-	// ArchiveBytes is the size of model.uqz, the network as compress.Archive packs it.
-	ArchiveBytes int64 `json:"archive_bytes"`
+	// ArchiveBytes is the size of model.uqz, the network as compress.Archive packs it; 0 with
+	// NoArchive saying why when the archive format cannot code the network (it codes quantized
+	// layers only, so a float network has no model.uqz).
+	ArchiveBytes int64  `json:"archive_bytes"`
+	NoArchive    string `json:"no_archive,omitempty"`
 	// Test scores the network alone on the study's test images (onnxruntime).
 	Test bayes.Scores `json:"test"`
 	// Train summarises the (re)training run; Curves says whether model.curves.* exist.
@@ -186,15 +190,20 @@ func (e *Env) writeNetwork(ctx context.Context, w *Work, name string, base, m *o
 	if err != nil {
 		return err
 	}
-	arch, _, err := compress.Archive(m)
-	if err != nil {
-		return fmt.Errorf("study: archiving %s: %w", name, err)
-	}
-	if err := atomicfile.WriteFile(w.Path(ArchiveFile), arch); err != nil {
-		return err
-	}
 	n := Network{Name: name, Preprocess: pp.String(), Params: led.Params, NonZero: led.NonZero, Kept: led.Kept,
-		ArchiveBytes: int64(len(arch)), Test: sc, Train: sum, Curves: curves, Note: note}
+		Test: sc, Train: sum, Curves: curves, Note: note}
+	arch, _, err := compress.Archive(m)
+	switch {
+	case errors.Is(err, onnxio.ErrUnsupported):
+		n.NoArchive = err.Error() // a float network: .uqz codes quantized layers only
+	case err != nil:
+		return fmt.Errorf("study: archiving %s: %w", name, err)
+	default:
+		if err := atomicfile.WriteFile(w.Path(ArchiveFile), arch); err != nil {
+			return err
+		}
+		n.ArchiveBytes = int64(len(arch))
+	}
 	if name != Base {
 		n.Ledger = led
 	}

@@ -20,6 +20,8 @@ type Row struct {
 	Sampler string   `json:"sampler"`
 	Kept    *float64 `json:"params_kept"`   // fraction of layer weights non-zero
 	Archive *int64   `json:"archive_bytes"` // compressed archive size
+	// NoArchive is why a finished network has no archive (it is not quantized); "" otherwise.
+	NoArchive string `json:"no_archive,omitempty"`
 	// The network alone on the test images.
 	NetAccuracy *float64 `json:"net_accuracy"`
 	// The ensemble on the test images.
@@ -66,6 +68,7 @@ func Rows(dir string, c Config) []Row {
 				if net.ArchiveBytes > 0 {
 					r.Archive = &net.ArchiveBytes
 				}
+				r.NoArchive = net.NoArchive
 			}
 			if camp != nil {
 				r.AttackSuccess = fp(camp.SuccessRate)
@@ -105,6 +108,9 @@ func (c Config) columns() []column {
 		{"sampler", func(r Row) string { return r.Sampler }},
 		{"params kept", pct(func(r Row) *float64 { return r.Kept })},
 		{"archive bytes", func(r Row) string {
+			if r.Archive == nil && r.NoArchive != "" {
+				return "n/a"
+			}
 			if r.Archive == nil {
 				return "—"
 			}

@@ -52,23 +52,35 @@ func TestStudyEndToEnd(t *testing.T) {
 
 	// 1. Kill mid-run, as soon as a stage is finished.
 	cmd := exec.Command(uqnnBin, "study", "--quick", "--config", cfg, "-o", dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	trainDone := filepath.Join(study.StageDir(dir, "train"), study.DoneFile)
-	deadline := time.Now().Add(5 * time.Minute)
+	deadline := time.After(3 * time.Minute)
+wait:
 	for {
 		if _, err := os.Stat(trainDone); err == nil {
 			break
 		}
-		if time.Now().After(deadline) {
+		select {
+		case err := <-exited: // finished or failed before the poll saw train done
+			if _, serr := os.Stat(trainDone); serr == nil {
+				break wait
+			}
+			t.Fatalf("uqnn study ended (%v) without finishing the train stage:\n%s", err, stderr.String())
+		case <-deadline:
 			cmd.Process.Kill()
-			t.Fatal("the train stage did not finish within 5 minutes")
+			<-exited
+			t.Fatalf("the train stage did not finish within 3 minutes:\n%s", stderr.String())
+		case <-time.After(50 * time.Millisecond):
 		}
-		time.Sleep(100 * time.Millisecond)
 	}
 	cmd.Process.Signal(syscall.SIGKILL)
-	cmd.Wait()
+	<-exited
 	before, err := os.ReadFile(trainDone)
 	if err != nil {
 		t.Fatal(err)
@@ -209,36 +221,62 @@ func TestStudySlurm(t *testing.T) {
 	if n := strings.Count(string(out), "submitted "); n != 7 {
 		t.Fatalf("submitted %d jobs; want 7 (six groups and the merge):\n%s", n, out)
 	}
-	deadline := time.Now().Add(12 * time.Minute)
-	for {
-		q := exec.Command("squeue", "-h")
-		q.Env = env
-		b, err := q.Output()
-		if err != nil {
-			t.Fatalf("squeue: %v", err)
-		}
-		if strings.TrimSpace(string(b)) == "" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Slurm jobs still queued after 12 minutes:\n%s", b)
-		}
-		time.Sleep(2 * time.Second)
-	}
+	waitSlurm(t, env, dir, out)
 	for _, s := range study.Plan(mustTiny(t)) {
 		if _, err := study.ReadDone(dir, s.Name); err != nil {
-			logs, _ := filepath.Glob(filepath.Join(dir, "slurm", "*.out"))
-			var b strings.Builder
-			for _, l := range logs {
-				c, _ := os.ReadFile(l)
-				fmt.Fprintf(&b, "== %s\n%s", l, c)
-			}
-			t.Fatalf("stage %s not finished through Slurm: %v\n%s", s.Name, err, b.String())
+			t.Fatalf("stage %s not finished through Slurm: %v\n%s", s.Name, err, slurmOutputs(dir))
 		}
 	}
 	if _, err := os.Stat(filepath.Join(dir, study.ReportHTML)); err != nil {
 		t.Fatalf("the merge job wrote no report: %v", err)
 	}
+}
+
+// waitSlurm polls squeue until the queue is empty. A job waiting on a dependency that can never be
+// satisfied means a job it waits for failed: the test cancels the rest and fails at once with the
+// job scripts' output files (each holds its uqnn's stderr).
+func waitSlurm(t *testing.T, env []string, dir string, submitted []byte) {
+	t.Helper()
+	var ids []string
+	for _, m := range regexp.MustCompile(`as job (\d+)`).FindAllSubmatch(submitted, -1) {
+		ids = append(ids, string(m[1]))
+	}
+	deadline := time.Now().Add(10 * time.Minute)
+	for {
+		q := exec.Command("squeue", "-h", "-o", "%i %j %T %r")
+		q.Env = env
+		b, err := q.Output()
+		if err != nil {
+			t.Fatalf("squeue: %v", err)
+		}
+		queue := strings.TrimSpace(string(b))
+		if queue == "" {
+			return
+		}
+		failed := strings.Contains(queue, "DependencyNeverSatisfied")
+		if failed || time.Now().After(deadline) {
+			c := exec.Command("scancel", ids...)
+			c.Env = env
+			c.Run()
+			why := "a job failed (its dependants can never run)"
+			if !failed {
+				why = "Slurm jobs still queued after 10 minutes"
+			}
+			t.Fatalf("%s:\n%s\n%s", why, queue, slurmOutputs(dir))
+		}
+		time.Sleep(time.Second)
+	}
+}
+
+// slurmOutputs is every job's output file under DIR/slurm (stdout and stderr of its uqnn).
+func slurmOutputs(dir string) string {
+	logs, _ := filepath.Glob(filepath.Join(dir, "slurm", "*.out"))
+	var b strings.Builder
+	for _, l := range logs {
+		c, _ := os.ReadFile(l)
+		fmt.Fprintf(&b, "== %s\n%s", l, c)
+	}
+	return b.String()
 }
 
 func mustTiny(t *testing.T) study.Config {
