@@ -134,10 +134,8 @@ func (o attackOptions) validate() error {
 	if err := o.detector.validate(); err != nil {
 		return err
 	}
-	if _, err := os.Stat(o.out); os.IsNotExist(err) {
-		if err := checkOutputs(o.out); err != nil { // the folder is made; its parent must exist
-			return err
-		}
+	if err := checkOutputDir(o.out); err != nil {
+		return err
 	}
 	return dirUsage(adversarial.CheckDir(o.out, o.resume), o.resume)
 }

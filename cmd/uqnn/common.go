@@ -243,3 +243,19 @@ func refuseAliases(inputs, outputs []string) error {
 	}
 	return nil
 }
+
+// checkOutputDir validates an output folder before any work (exit 2), the same way for every
+// verb: an existing folder must be a folder and writable; a new one is made by the verb, but
+// its parent must already exist (a mistyped path is an error, not a tree of new folders).
+func checkOutputDir(dir string) error {
+	st, err := os.Stat(dir)
+	switch {
+	case os.IsNotExist(err):
+		return checkOutputs(dir)
+	case err != nil:
+		return usagef("output folder %s: %v", dir, errors.Unwrap(err))
+	case !st.IsDir():
+		return usagef("output folder %s exists and is not a folder", dir)
+	}
+	return checkOutputs(filepath.Join(dir, ".probe"))
+}

@@ -72,9 +72,6 @@ func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 		Fit: train.FitConfig{Config: train.Config{Epochs: 1, Batch: o.batch}}}).Validate(); err != nil {
 		return usagef("compress: %v", err)
 	}
-	if err := checkModelFile(o.model); err != nil {
-		return err
-	}
 	qcfg, err := o.quant.check()
 	if err != nil {
 		return err
@@ -87,6 +84,9 @@ func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 		return err
 	}
 	if err := checkOutputs(outs...); err != nil {
+		return err
+	}
+	if err := checkModelFile(o.model); err != nil {
 		return err
 	}
 	raw, err := os.ReadFile(o.model)

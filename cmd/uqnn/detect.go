@@ -102,6 +102,9 @@ func (o detectOptions) validate() error {
 		return usagef("%v", err)
 	}
 	if o.out != "" {
+		if err := checkOutputDir(o.out); err != nil {
+			return err
+		}
 		if err := os.MkdirAll(o.out, 0o755); err != nil {
 			return usagef("-o %s: %v", o.out, err)
 		}

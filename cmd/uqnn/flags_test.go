@@ -1,6 +1,7 @@
 package main
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 )
@@ -28,6 +29,31 @@ func TestLooseFlagsAreUsageErrors(t *testing.T) {
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			assertCleanFailure(t, uqnn(t, c.args...), exitUsage, c.mention)
+		})
+	}
+}
+
+// Every verb that writes a folder checks it before working, the same way: a new folder's parent
+// must exist (nothing is created along a mistyped path), an existing path must be a folder.
+func TestOutputFoldersCheckedFirst(t *testing.T) {
+	dir := t.TempDir()
+	missing := filepath.Join(dir, "no", "such", "out")
+	model := filepath.Join(dir, "m.onnx")
+	for _, args := range [][]string{
+		{"attack", model, "-o", missing},
+		{"sample", model, "-o", missing},
+		{"detect", model, "--adversarial", dir, "-o", missing},
+		{"uncertainty", dir, "-o", missing},
+		{"study", "--quick", "-o", missing},
+		{"train", "--epochs", "1", "-o", filepath.Join(missing, "t.onnx")},
+		{"convert", model, "-o", filepath.Join(missing, "c.onnx")},
+		{"compress", model, "-o", filepath.Join(missing, "c.onnx")},
+	} {
+		t.Run(args[0], func(t *testing.T) {
+			assertCleanFailure(t, uqnn(t, args...), exitUsage, "does not exist")
+			if _, err := os.Stat(filepath.Join(dir, "no")); err == nil {
+				t.Fatalf("uqnn %s created folders along the missing path", args[0])
+			}
 		})
 	}
 }

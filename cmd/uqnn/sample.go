@@ -116,6 +116,9 @@ func runSample(ctx context.Context, g *globals, path string, o sampleOptions) er
 	if err != nil {
 		return usagef("sample: %v", err)
 	}
+	if err := checkOutputDir(o.out); err != nil {
+		return err
+	}
 	if err := bayes.CheckDir(o.out, cfg.Resume); err != nil {
 		return usagef("sample: %v", err)
 	}

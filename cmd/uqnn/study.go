@@ -129,6 +129,9 @@ func runStudy(ctx context.Context, g *globals, o studyOptions) error {
 	if err != nil {
 		return usagef("-o: %v", err)
 	}
+	if err := checkOutputDir(dir); err != nil {
+		return err
+	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return err
 	}
