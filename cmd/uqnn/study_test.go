@@ -208,7 +208,10 @@ func TestStudySlurm(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer os.RemoveAll(tmp)
+	// A cleanup, not a defer: cleanups run after the function returns, LIFO, so the folder goes
+	// last, after the daemons' cleanups have read their pid files (a defer removed them first and
+	// left munged running).
+	t.Cleanup(func() { os.RemoveAll(tmp) })
 	conf := startSlurm(t, tmp)
 	env := append(os.Environ(), "SLURM_CONF="+conf)
 	dir := filepath.Join(tmp, "study")
@@ -345,11 +348,14 @@ PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 		"--pid-file="+p("munged.pid"), "--log-file="+p("munged.log"), "--seed-file="+p("munge.seed")).CombinedOutput(); err != nil {
 		t.Fatalf("munged: %v\n%s", err, out)
 	}
+	// munged daemonizes: its pid is in the pid file, read now while it surely exists.
+	mungePID := 0
+	if b, err := os.ReadFile(p("munged.pid")); err == nil {
+		mungePID, _ = strconv.Atoi(strings.TrimSpace(string(b)))
+	}
 	t.Cleanup(func() {
-		if b, err := os.ReadFile(p("munged.pid")); err == nil {
-			if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
-				syscall.Kill(pid, syscall.SIGTERM)
-			}
+		if mungePID > 0 {
+			syscall.Kill(mungePID, syscall.SIGTERM)
 		}
 	})
 	env := append(os.Environ(), "SLURM_CONF="+confPath)
