@@ -190,8 +190,8 @@ type Detection struct {
 	MI                MIRatio `json:"mi"`
 	// AUROCByScore compares every score the ensemble offers on the same images (no intervals).
 	AUROCByScore map[Score]float64 `json:"auroc_by_score"`
-	Bootstrap         int     `json:"bootstrap"`
-	Seed              uint64  `json:"seed"`
+	Bootstrap    int               `json:"bootstrap"`
+	Seed         uint64            `json:"seed"`
 
 	// For the figures.
 	ROC                          []ROCPoint `json:"-"`

@@ -231,7 +231,7 @@ func TestCampaignSets(t *testing.T) {
 	test := &fixtures.Set{N: 4, Rows: 1, Cols: 2, Images: []uint8{1, 2, 3, 4, 5, 6, 7, 8}, Labels: []uint8{0, 1, 2, 3}}
 	recs := []Record{
 		{Index: 3, Label: 3, Target: -1, Pred: 1, Success: true, Image: []byte{9, 9}},
-		{Index: 1, Label: 1, Target: -1, Pred: 1, Image: []byte{8, 8}},             // not fooled
+		{Index: 1, Label: 1, Target: -1, Pred: 1, Image: []byte{8, 8}},                // not fooled
 		{Index: 2, Label: 2, Target: 0, Pred: 0, Success: false, Image: []byte{7, 7}}, // fooled, caught by a guard
 	}
 	adv, clean, err := CampaignSets(recs, test, 0)

@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"image/png"
 	"testing"
-
-	)
+)
 
 func TestLearningCurvesPNG(t *testing.T) {
 	pts := []CurvePoint{

@@ -192,7 +192,7 @@ func TestEnsembleMatchesORT(t *testing.T) {
 }
 
 // unsupportedOps lists every op of m that onnx-go does not implement: it runs the model (onnx-go
-// finds a missing op when it builds the graph on Run), and on each "not implemented" error
+// finds a missing op when it builds the graph on Run), and on each missing-op error it
 // replaces that op by Identity and tries again. The error is what ended the search: nil when
 // the stand-ins ran, else the first failure that is not a missing op (shapes the stand-ins broke).
 func unsupportedOps(m *onnxio.Model, x []float32) ([]string, error) {
