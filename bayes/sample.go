@@ -3,15 +3,15 @@ package bayes
 import (
 	"bytes"
 	"context"
-	"crypto/sha256"
 	"encoding/gob"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 
 	"github.com/uqnn/uqnn/compress"
@@ -187,22 +187,12 @@ func (c SampleConfig) settings(job *SampleJob) map[string]string {
 type SampleJob struct {
 	Source       *onnxio.Model
 	SourceFile   string // recorded in the manifest
-	SourceSHA256 string // hex; FileSHA256 computes it
+	SourceSHA256 string // hex; onnxio.FileSHA256 computes it
 	Data         train.Data
 	Test         train.Set
 	Dir          string
 	Config       SampleConfig
 	Hooks        []train.Hook // progress and the like, run after the member hook
-}
-
-// FileSHA256 is the hex SHA-256 of a file's bytes.
-func FileSHA256(path string) (string, error) {
-	b, err := os.ReadFile(path)
-	if err != nil {
-		return "", err
-	}
-	s := sha256.Sum256(b)
-	return hex.EncodeToString(s[:]), nil
 }
 
 // Files of an ensemble folder.
@@ -334,7 +324,7 @@ func checkSettings(dir string, s map[string]string, resume bool) error {
 		return fmt.Errorf("--resume: %s: %w", path, err)
 	}
 	var e *train.SettingError
-	for _, k := range sortedKeys(mergeKeys(old, s)) {
+	for _, k := range slices.Sorted(maps.Keys(mergeKeys(old, s))) {
 		if old[k] != s[k] {
 			if e == nil {
 				e = &train.SettingError{Name: k, Checkpoint: old[k], Run: s[k]}
@@ -364,19 +354,6 @@ func mergeKeys(a, b map[string]string) map[string]bool {
 		m[k] = true
 	}
 	return m
-}
-
-func sortedKeys(m map[string]bool) []string {
-	k := make([]string, 0, len(m))
-	for s := range m {
-		k = append(k, s)
-	}
-	for i := 1; i < len(k); i++ {
-		for j := i; j > 0 && k[j] < k[j-1]; j-- {
-			k[j], k[j-1] = k[j-1], k[j]
-		}
-	}
-	return k
 }
 
 // chainSeed is chain c's seed: the run's own for chain 0, an indexed stream's draw otherwise.

@@ -2,6 +2,7 @@ package compress
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 
@@ -121,7 +122,7 @@ func Compact(m *onnxio.Model, cbs Codebooks) (*onnxio.Model, error) {
 	q := m.Clone()
 	g := q.Graph
 	var pre []*onnxio.Node
-	for _, name := range sortedKeys(cbs) {
+	for _, name := range slices.Sorted(maps.Keys(cbs)) {
 		cb := cbs[name]
 		t := g.Initializer(name)
 		if t == nil || t.DType != onnxio.Float || len(t.Float32) != len(cb.Index) {
@@ -165,15 +166,6 @@ func Compact(m *onnxio.Model, cbs Codebooks) (*onnxio.Model, error) {
 	}
 	g.Nodes = append(pre, g.Nodes...)
 	return q, nil
-}
-
-func sortedKeys(cbs Codebooks) []string {
-	ks := make([]string, 0, len(cbs))
-	for k := range cbs {
-		ks = append(ks, k)
-	}
-	slices.Sort(ks)
-	return ks
 }
 
 // consumerNode is the node l belongs to; consumerInput the value name it reads as its weight.

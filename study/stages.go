@@ -132,7 +132,7 @@ func compressRunner(method string) func(ctx context.Context, e *Env, w *Work) er
 		if err != nil {
 			return err
 		}
-		sha, err := bayes.FileSHA256(basePath)
+		sha, err := onnxio.FileSHA256(basePath)
 		if err != nil {
 			return err
 		}
@@ -172,7 +172,7 @@ func sampleRunner(sampler string) func(ctx context.Context, e *Env, w *Work) err
 		if err != nil {
 			return err
 		}
-		sha, err := bayes.FileSHA256(filepath.Join(netDir, ModelFile))
+		sha, err := onnxio.FileSHA256(filepath.Join(netDir, ModelFile))
 		if err != nil {
 			return err
 		}
@@ -226,7 +226,7 @@ func (e *Env) campaign(ctx context.Context, path, dir string, n int, sd uint64) 
 		return adversarial.CampaignReport{}, err
 	}
 	defer cl.Close()
-	sha, err := bayes.FileSHA256(path)
+	sha, err := onnxio.FileSHA256(path)
 	if err != nil {
 		return adversarial.CampaignReport{}, err
 	}

@@ -50,7 +50,7 @@ func sweepRunner(method string, r float64) func(ctx context.Context, e *Env, w *
 		if err != nil {
 			return err
 		}
-		sha, err := bayes.FileSHA256(filepath.Join(w.Input("train"), ModelFile))
+		sha, err := onnxio.FileSHA256(filepath.Join(w.Input("train"), ModelFile))
 		if err != nil {
 			return err
 		}

@@ -2,12 +2,8 @@ package main
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
-	"io"
-	"os"
 	"runtime"
 
 	"github.com/spf13/cobra"
@@ -16,6 +12,7 @@ import (
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/pixel"
+	"github.com/uqnn/uqnn/onnxio"
 )
 
 func init() { registerVerb(newAttackCmd) }
@@ -171,7 +168,7 @@ func runAttack(ctx context.Context, g *globals, o attackOptions) error {
 	if err != nil {
 		return err
 	}
-	sum, err := fileSHA256(o.model)
+	sum, err := onnxio.FileSHA256(o.model)
 	if err != nil {
 		return err
 	}
@@ -207,17 +204,4 @@ func runAttack(ctx context.Context, g *globals, o attackOptions) error {
 		return err
 	}
 	return printGuard(g.stdout, guard)
-}
-
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", fmt.Errorf("attack: %w", err)
-	}
-	defer f.Close()
-	h := sha256.New()
-	if _, err := io.Copy(h, f); err != nil {
-		return "", fmt.Errorf("attack: %s: %w", path, err)
-	}
-	return hex.EncodeToString(h.Sum(nil)), nil
 }

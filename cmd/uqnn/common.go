@@ -54,7 +54,7 @@ func openClassifier(g *globals, path string, data *fixtures.Set, opt ort.Options
 	if err := ort.Setup(g.ortLib); err != nil {
 		return nil, nil, err
 	}
-	opt.Height, opt.Width = data.Rows, data.Cols
+	opt.Height, opt.Width, opt.Checked = data.Rows, data.Cols, true // onnxio.Load above read it
 	c, err := ort.Open(path, pixel.UnitRange, opt)
 	if err != nil {
 		return nil, nil, err
@@ -157,19 +157,6 @@ func checkCheckpoint(ckpt string, resume bool, run string) error {
 		return usagef("checkpoint %s exists from an interrupted run; continue it with --resume, or delete it to start afresh", ckpt)
 	}
 	return nil
-}
-
-// samePath reports whether a and b name the same file (the same inode when both exist, else
-// the same absolute path).
-func samePath(a, b string) bool {
-	sa, errA := os.Stat(a)
-	sb, errB := os.Stat(b)
-	if errA == nil && errB == nil {
-		return os.SameFile(sa, sb)
-	}
-	pa, _ := filepath.Abs(a)
-	pb, _ := filepath.Abs(b)
-	return pa == pb
 }
 
 // resumeError explains an interrupted run (checkpoint and how to resume) and turns a resume with

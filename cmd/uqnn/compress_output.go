@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -56,8 +55,6 @@ func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 	switch {
 	case o.out == "":
 		return usagef("compress: -o OUT.onnx is required")
-	case samePath(o.model, o.out):
-		return usagef("compress: -o %s would overwrite the input model; choose another output", o.out)
 	case o.batch < 1:
 		return usagef("compress: --batch %d: want at least 1", o.batch)
 	}
@@ -89,9 +86,9 @@ func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 	if err := checkModelFile(o.model); err != nil {
 		return err
 	}
-	raw, err := os.ReadFile(o.model)
+	sha, err := onnxio.FileSHA256(o.model)
 	if err != nil {
-		return fmt.Errorf("%s: %w", o.model, err)
+		return fmt.Errorf("compress: %w", err)
 	}
 	mn, err := loadMNIST(o.data)
 	if err != nil {
@@ -137,7 +134,6 @@ func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 			env.Hooks = append(env.Hooks, train.Progress(g.stderr, true, 0))
 		}
 	}
-	sha := compress.SHA256(raw)
 	res, err := compress.Chain(ctx, src, methods, env, sha)
 	if err != nil {
 		return err

@@ -48,8 +48,8 @@ func runDecompress(_ context.Context, o *decompressOptions) error {
 	if o.out == "" {
 		return usagef("decompress: -o OUT.onnx is required")
 	}
-	if samePath(o.archive, o.out) {
-		return usagef("decompress: -o %s would overwrite the archive; choose another output", o.out)
+	if err := refuseAliases([]string{o.archive}, []string{o.out}); err != nil {
+		return err
 	}
 	if err := checkOutputs(o.out); err != nil {
 		return err

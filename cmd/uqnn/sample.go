@@ -125,7 +125,7 @@ func runSample(ctx context.Context, g *globals, path string, o sampleOptions) er
 	if err := checkModelFile(path); err != nil {
 		return err
 	}
-	sum, err := bayes.FileSHA256(path)
+	sum, err := onnxio.FileSHA256(path)
 	if err != nil {
 		return err
 	}

@@ -81,7 +81,7 @@ func TestSampleEndToEnd(t *testing.T) {
 		t.Fatal(err)
 	}
 	// The manifest: sampler, hyperparameters, seed, the source's hash, members' steps.
-	sum, _ := bayes.FileSHA256(src)
+	sum, _ := onnxio.FileSHA256(src)
 	disk, err := bayes.ReadManifest(out)
 	if err != nil {
 		t.Fatal(err)

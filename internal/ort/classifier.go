@@ -42,6 +42,9 @@ type Options struct {
 	Threads int
 	// Chunk is the largest batch sent to a free-batch model in one run; 0 means 256.
 	Chunk int
+	// Checked says the caller has already read path with onnxio.Load (as the CLI's
+	// openClassifier does, to get the decoded model), so Open does not decode it a second time.
+	Checked bool
 }
 
 // Classifier is an onnxruntime session over an image classifier. Safe for concurrent use.
@@ -81,8 +84,10 @@ func Open(path string, pp pixel.Preprocess, opt Options) (*Classifier, error) {
 	}
 	// onnxruntime opens the path itself: uqnn's reader checks it first (regular file, bounded
 	// reads, external data confined and sized), so a FIFO or device never reaches onnxruntime.
-	if err := CheckModelFile(path); err != nil {
-		return nil, err
+	if !opt.Checked {
+		if err := CheckModelFile(path); err != nil {
+			return nil, err
+		}
 	}
 	so, err := ortgo.NewSessionOptions()
 	if err != nil {

@@ -5,8 +5,10 @@ import (
 	"context"
 	"fmt"
 	"hash/fnv"
+	"maps"
 	"math"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -88,7 +90,7 @@ func (j *Job) settings(lr float64) map[string]string {
 	}
 	if len(j.Fit.Masks) > 0 {
 		h := fnv.New64a()
-		for _, p := range sortedKeys(j.Fit.Masks) {
+		for _, p := range slices.Sorted(maps.Keys(j.Fit.Masks)) {
 			h.Write([]byte(p))
 			for _, k := range j.Fit.Masks[p] {
 				if k {
@@ -136,19 +138,6 @@ func (j *Job) Run(ctx context.Context) (*JobResult, error) {
 		}
 	}
 	return r, nil
-}
-
-func sortedKeys[V any](m map[string]V) []string {
-	k := make([]string, 0, len(m))
-	for s := range m {
-		k = append(k, s)
-	}
-	for i := 1; i < len(k); i++ {
-		for j := i; j > 0 && k[j] < k[j-1]; j-- {
-			k[j], k[j-1] = k[j-1], k[j]
-		}
-	}
-	return k
 }
 
 // Validate checks the job's settings before any work, naming the CLI flag at fault.
