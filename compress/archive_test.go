@@ -83,11 +83,12 @@ func roundTrip(t *testing.T, m *onnxio.Model) ([]byte, *ArchiveLedger) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("restored model encodes to %d bytes, differing from the original's %d", len(got), len(want))
 	}
-	if len(led.Tensors) != len(led2.Tensors) || led.NonZero != led2.NonZero || led.ArchiveBytes != led2.ArchiveBytes {
+	if len(led.Tensors) != len(led2.Tensors) || led.NonZero != led2.NonZero || led.ArchiveBytes != led2.ArchiveBytes ||
+		led.FloorBytes != led2.FloorBytes || led.PlaneBytes != led2.PlaneBytes {
 		t.Fatalf("ledger written %+v; read back %+v", led, led2)
 	}
 	for i := range led.Tensors {
-		if w, g := led.Tensors[i], led2.Tensors[i]; w.Bytes != g.Bytes || w.Entries != g.Entries || w.WeightBitsPQH != g.WeightBitsPQH {
+		if w, g := led.Tensors[i], led2.Tensors[i]; w.Bytes != g.Bytes || w.Entries != g.Entries || w.WeightBitsPQH != g.WeightBitsPQH || w.Floor != g.Floor {
 			t.Fatalf("ledger row %d written %+v; read back %+v", i, w, g)
 		}
 	}
@@ -122,6 +123,9 @@ func TestArchiveRoundTripLeNet5(t *testing.T) {
 			a, led := roundTrip(t, tc.m)
 			if len(led.Tensors) != tc.coded {
 				t.Fatalf("%d coded tensors; want %d\n%v", len(led.Tensors), tc.coded, led.Tensors)
+			}
+			if led.FloorBytes <= 0 || led.FloorBytes > float64(led.ArchiveBytes) {
+				t.Errorf("entropy floor %.0f bytes; want between 0 and the archive's %d", led.FloorBytes, led.ArchiveBytes)
 			}
 			enc, _ := tc.m.Encode()
 			if len(a)*tc.ratio > len(enc) {
@@ -228,8 +232,8 @@ func TestArchiveCorrupted(t *testing.T) {
 		binary.LittleEndian.PutUint32(b[24:], 1<<31)
 		check(t, "tensor count", fixChecksum(b), "")
 		b = slices.Clone(a)
-		binary.LittleEndian.PutUint16(b[8:], 2)
-		check(t, "version", fixChecksum(b), "version 2")
+		binary.LittleEndian.PutUint16(b[8:], 3)
+		check(t, "version", fixChecksum(b), "version 3")
 	})
 	check(t, "not an archive", []byte("hello"), "not a .uqz")
 }
