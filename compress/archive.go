@@ -841,12 +841,12 @@ func decodeTensor(r *reader, t *onnxio.Tensor, dims []int64, n uint64) (ArchiveT
 	}
 	// Restore, keeping each element's symbol for the floor.
 	var nz, fill int64
-	syms := make([]int, n)
+	syms := make([]uint16, n)
 	pos := 0
 	for i, rn := range runs {
 		pos += rn
 		if v := vals[i]; v > 0 {
-			syms[pos] = v
+			syms[pos] = uint16(v)
 			nz++
 		} else {
 			fill++

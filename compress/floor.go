@@ -56,42 +56,55 @@ func (f TensorFloor) Bits() float64 { return f.MaskBits + f.IndexBits }
 
 // floorOf computes the floor of a tensor given per element its symbol (0 for zero, else
 // 1 + codebook index), k the codebook size and row the elements per row (≥ 1).
-func floorOf(syms []int, k, row int) TensorFloor {
+func floorOf[S int | uint16](syms []S, k, row int) TensorFloor {
 	n := len(syms)
 	var f TensorFloor
 	if n == 0 {
 		return f
 	}
 	row = max(row, 1)
+	mask := make([]uint8, n+2*row) // 2 rows of zeros, then the mask: no bounds to test
+	for i, v := range syms {
+		if v != 0 {
+			mask[2*row+i] = 1
+		}
+	}
 	idx := make([]int64, k+1)
+	small := make([]int64, 1<<maxRunBits) // gaps below 4096; longer ones in a map
 	gaps := map[int]int64{}
 	var ctx [16][2]int64
-	bit := func(i int) int {
-		if i < 0 || syms[i] == 0 {
-			return 0
-		}
-		return 1
-	}
-	gap := 0
+	gap, col := 0, 0
 	for i, s := range syms {
-		b := bit(i)
-		c := bit(i-row)<<1 | bit(i-2*row)
-		if i%row >= 1 {
-			c |= bit(i-1) << 3
+		j := 2*row + i
+		c := mask[j-row]<<1 | mask[j-2*row]
+		if col >= 1 {
+			c |= mask[j-1] << 3
 		}
-		if i%row >= 2 {
-			c |= bit(i-2) << 2
+		if col >= 2 {
+			c |= mask[j-2] << 2
 		}
-		ctx[c][b]++
+		ctx[c][mask[j]]++
+		if col++; col == row {
+			col = 0
+		}
 		if s == 0 {
 			gap++
 			continue
 		}
 		idx[s]++
-		gaps[gap]++
+		if gap < len(small) {
+			small[gap]++
+		} else {
+			gaps[gap]++
+		}
 		gap = 0
 	}
 	gaps[gap]++
+	for g, c := range small {
+		if c > 0 {
+			gaps[g] += c
+		}
+	}
 	m := int64(0)
 	for _, c := range idx[1:] {
 		m += c

@@ -37,7 +37,7 @@ func TestFloorHandCase(t *testing.T) {
 			t.Errorf("%s: %.9f bits; want %.9f", c.what, c.got, c.want)
 		}
 	}
-	if got := floorOf(nil, 1, 1); got != (TensorFloor{}) {
+	if got := floorOf([]int(nil), 1, 1); got != (TensorFloor{}) {
 		t.Errorf("empty tensor: %+v; want zeros", got)
 	}
 }
