@@ -31,8 +31,9 @@ func TestRelativeIndexFillerHandCase(t *testing.T) {
 	}
 }
 
-// tinyQuantized is y = x·W with W [32,16], pruned to about a third and shared to 7 values: a
-// small archive for the corruption tests and the fuzzer's seeds.
+// tinyQuantized is y = x·W + b with W [32,16], pruned to about a third and shared to 7 values,
+// and a float bias b [16] (a byte-plane record): a small archive for the corruption tests and
+// the fuzzer's seeds.
 func tinyQuantized() *onnxio.Model {
 	rng := rand.New(rand.NewPCG(9, 9))
 	w := make([]float32, 32*16)
@@ -41,6 +42,10 @@ func tinyQuantized() *onnxio.Model {
 			w[i] = float32(rng.IntN(7)-3) * 0.25
 		}
 	}
+	b := make([]float32, 16)
+	for i := range b {
+		b[i] = 0.3 + 0.05*rng.Float32() // one binade: the top bytes code to a bit each
+	}
 	vi := func(name string, n int64) *onnxio.ValueInfo {
 		return &onnxio.ValueInfo{Name: name, Tensor: true, DType: onnxio.Float, ShapeKnown: true,
 			Shape: []onnxio.Dim{{Value: 1}, {Value: n}}}
@@ -48,11 +53,12 @@ func tinyQuantized() *onnxio.Model {
 	return &onnxio.Model{
 		IRVersion: 8, Opsets: []onnxio.Opset{{Version: 13}},
 		Graph: &onnxio.Graph{
-			Name:         "tiny",
-			Nodes:        []*onnxio.Node{{Name: "mm", Op: "MatMul", Inputs: []string{"x", "W"}, Outputs: []string{"y"}}},
+			Name: "tiny",
+			Nodes: []*onnxio.Node{{Name: "mm", Op: "MatMul", Inputs: []string{"x", "W"}, Outputs: []string{"xw"}},
+				{Name: "add", Op: "Add", Inputs: []string{"xw", "b"}, Outputs: []string{"y"}}},
 			Inputs:       []*onnxio.ValueInfo{vi("x", 32)},
 			Outputs:      []*onnxio.ValueInfo{vi("y", 16)},
-			Initializers: []*onnxio.Tensor{onnxio.NewFloat32("W", []int64{32, 16}, w)},
+			Initializers: []*onnxio.Tensor{onnxio.NewFloat32("W", []int64{32, 16}, w), onnxio.NewFloat32("b", []int64{16}, b)},
 		},
 	}
 }
@@ -181,9 +187,12 @@ func fixChecksum(a []byte) []byte {
 }
 
 func TestArchiveCorrupted(t *testing.T) {
-	a, _, err := Archive(tinyQuantized())
+	a, led, err := Archive(tinyQuantized())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(led.Tensors) != 1 || led.PlaneTensors != 1 {
+		t.Fatalf("tiny model: %d coded tensors and %d byte-plane records; want 1 and 1", len(led.Tensors), led.PlaneTensors)
 	}
 	if _, _, err := Unarchive(a); err != nil {
 		t.Fatal(err)
