@@ -27,7 +27,9 @@ const (
 )
 
 // Job is one training run as a user asks for it: which optimizer and schedule, the prior, the
-// data, and the model to start from. Run turns it into Fit's stepper, hooks and settings.
+// data, and the model to start from. Run turns it into Fit's stepper, hooks and settings: it
+// installs EvalHook(Fit.EvalTrain), CurvesHook(Fit.CurvesEvery) and L2Prior(WeightDecay) ahead
+// of Hooks.
 type Job struct {
 	Model     *onnxio.Model
 	Data      Data
@@ -125,7 +127,7 @@ func (j *Job) Run(ctx context.Context) (*JobResult, error) {
 		return nil, fmt.Errorf("train: schedule %q; want cosine or constant", j.Schedule)
 	}
 	cfg.Settings = j.settings(lr)
-	hooks := append([]Hook{L2Prior(j.WeightDecay)}, j.Hooks...)
+	hooks := append([]Hook{EvalHook(cfg.EvalTrain), CurvesHook(cfg.CurvesEvery), L2Prior(j.WeightDecay)}, j.Hooks...)
 	f, err := Fit(ctx, j.Model, j.Data, st, cfg, hooks...)
 	if err != nil {
 		return nil, err
