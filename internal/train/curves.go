@@ -7,6 +7,8 @@ import (
 	"encoding/gob"
 	"io"
 	"strconv"
+
+	"github.com/uqnn/uqnn/report"
 )
 
 // Point is one row of the learning curves.
@@ -94,4 +96,13 @@ func WriteCSV(w io.Writer, pts []Point) error {
 	}
 	cw.Flush()
 	return cw.Error()
+}
+
+// CurvesPNG draws the curves as report.LearningCurves does.
+func CurvesPNG(pts []Point, title string) ([]byte, error) {
+	cp := make([]report.CurvePoint, len(pts))
+	for i, p := range pts {
+		cp[i] = report.CurvePoint{Epoch: p.Epoch, BatchLoss: p.BatchLoss, Evaluated: p.Evaluated, TrainAcc: p.TrainAcc, ValLoss: p.ValLoss, ValAcc: p.ValAcc}
+	}
+	return report.LearningCurves(cp, title)
 }
