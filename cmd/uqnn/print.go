@@ -9,7 +9,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/uqnn/uqnn/adversarial"
 	"github.com/uqnn/uqnn/bayes"
 	"github.com/uqnn/uqnn/compress"
 	"github.com/uqnn/uqnn/internal/pixel"
@@ -131,29 +130,5 @@ func printStudy(g *globals, dir string, asJSON bool) error {
 	}
 	fmt.Fprintf(g.stdout, "report: %s\n", filepath.Join(dir, study.ReportHTML))
 	fmt.Fprintf(g.stdout, "        %s, %s, %s\n", filepath.Join(dir, study.ReportMD), filepath.Join(dir, study.ResultsCSV), filepath.Join(dir, study.ResultsJSON))
-	return nil
-}
-
-func printDetect(w io.Writer, out detectOutput) error {
-	d := out.Detection
-	iv := func(i adversarial.Interval) string { return fmt.Sprintf("%.4f [%.4f, %.4f]", i.Value, i.Lo, i.Hi) }
-	fmt.Fprintf(w, "ensemble %s (%s), attack %s on %s\n", out.Ensemble, d.Vote, out.Attack, out.Attacked)
-	fmt.Fprintf(w, "images: %d adversarial (fooling the attacked model), %d clean (%s), %d validation\n", d.Adversarial, d.Clean, out.Clean, d.Validation)
-	fmt.Fprintf(w, "score %s, 95 %% bootstrap intervals (%d resamples, seed %d)\n", d.Score, d.Bootstrap, d.Seed)
-	fmt.Fprintf(w, "  AUROC          %s\n", iv(d.AUROC))
-	fmt.Fprintf(w, "  AUPR           %s\n", iv(d.AUPR))
-	for _, a := range d.AtFPR {
-		fmt.Fprintf(w, "  TPR @ %4.1f%% FPR %s  (threshold %.4g; FPR validation %.4f, clean test %.4f)\n", 100*a.FPR, iv(a.TPR), a.Threshold, a.ValidationFPR, a.CleanFPR)
-	}
-	fmt.Fprintf(w, "AUROC by score:")
-	for _, s := range []adversarial.Score{adversarial.ScoreMI, adversarial.ScoreEntropy, adversarial.ScoreVarRatio, adversarial.ScoreMaxProb} {
-		if a, ok := d.AUROCByScore[s]; ok {
-			fmt.Fprintf(w, " %s %.4f", s, a)
-		}
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "ensemble accuracy: adversarial %.2f%%, clean %.2f%%\n", 100*d.VoteAccuracy, 100*d.CleanVoteAccuracy)
-	fmt.Fprintf(w, "MI adversarial/clean: mean %.6g / %.6g = %.4g; median %.6g / %.6g = %.4g\n",
-		d.MI.MeanAdversarial, d.MI.MeanClean, float64(d.MI.MeanRatio), d.MI.MedianAdversarial, d.MI.MedianClean, float64(d.MI.MedianRatio))
 	return nil
 }
