@@ -21,8 +21,9 @@ type Config struct {
 	Schedule Schedule // LR multiplier per step; nil means constant
 	Seed     uint64   // seeds the "data order" and "noise" streams
 	// CurvesEvery and EvalTrain configure the default hooks (DefaultHooks) that Loop and
-	// Resume install when the caller passes no EvalHook and no Curves of its own:
-	// CurvesEvery is Curves' every, EvalTrain is EvalHook's training images.
+	// Resume install when the caller passes neither an EvalHook nor a CurvesHook of its own:
+	// CurvesEvery is CurvesHook's every (0: points at epoch ends only), EvalTrain is
+	// EvalHook's trainN (0: DefaultEvalTrain, negative: none).
 	CurvesEvery int
 	EvalTrain   int
 	// Checkpoint is the file written when ctx is cancelled; "" writes none.
