@@ -20,6 +20,8 @@
 // accuracy and the MI ratios. A [Guard] in Config makes GenAttack detector-aware: the
 // detector's score is penalised above its threshold, success needs it under, and the
 // detector's evaluations are paid from the same budget (two queries per candidate).
+// [WriteDetection] writes a Detection's ROC curve and MI histogram (drawn by report) and the
+// caller's JSON document holding it.
 //
 // # Invariants
 //

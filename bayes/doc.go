@@ -15,6 +15,10 @@
 //	out, err := bayes.LoadEnsemble(ctx, dirOrEnsembleONNX, …)               // members' probabilities
 //	a, err := bayes.Assess(out.Probs, out.Classes, labels, 0)              // uncertainty + scores + AUROCs
 //	r, err := bayes.RHat(chains); e, err := bayes.ESS(chains)              // split R-hat, ESS
+//	err := bayes.WriteAssessment(bayes.AssessmentFiles(dir), a, labels)    // uncertainty.csv and pictures
+//	members, graph, err := bayes.EnsembleFiles(path)                       // a folder's member-NNN.onnx, or ensemble.onnx
+//	e, err := bayes.NewGraphEnsemble(file, model, pp, k)                   // ensemble.onnx as an adversarial.Ensemble
+//	h := bayes.Progress(os.Stderr, cfg)                                    // a progress-line hook for Sample's chains
 //
 // Sample is train.Fit with a sampler Stepper, train.L2Prior(1/(N·σ²)) as the prior, the source's
 // zero weights as masks, and a hook that writes member-NNN.onnx as each member is drawn and

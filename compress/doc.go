@@ -17,6 +17,8 @@
 //
 //	meth, err := compress.NewMethod("magnitude")     // a registered Method with its defaults
 //	res, err := compress.Chain(ctx, m, []compress.Method{meth}, env, sha) // what uqnn compress runs
+//	err = compress.CheckLayers(path, m)                // nothing to compress is an ErrUnsupported error
+//	png, err := compress.PruneFigure(title, m, p, led) // kept % and weight histograms per layer
 //
 // # Methods and where they run
 //

@@ -149,3 +149,16 @@ func prod(d []int64) int64 {
 	}
 	return p
 }
+
+// CheckLayers reports a model with nothing to compress (no prunable layer) or whose layers
+// cannot be found (Layers' error), naming the file.
+func CheckLayers(path string, m *onnxio.Model) error {
+	ls, err := Layers(m)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if len(ls) == 0 {
+		return fmt.Errorf("%s: %w: no Conv, Gemm or MatMul weight held in an initializer; nothing to compress", path, onnxio.ErrUnsupported)
+	}
+	return nil
+}

@@ -185,7 +185,7 @@ func QuantizeTuned(ctx context.Context, m *onnxio.Model, cfg QuantizeConfig, env
 		lr = 1e-4
 	}
 	fit, err := train.Fit(ctx, q, env.Data, st, train.FitConfig{Config: train.Config{Epochs: epochs, Batch: env.Tune.Batch,
-		LR: lr, Seed: env.Seed*1000003 + 10, EvalTrain: -1, Masks: masks}}, env.Hooks...)
+		LR: lr, Seed: env.Seed*1000003 + 10, Masks: masks}}, append([]train.Hook{train.EvalHook(-1)}, env.Hooks...)...)
 	if err != nil {
 		return nil, nil, fmt.Errorf("compress: centroid fine-tuning: %w", err)
 	}

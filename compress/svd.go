@@ -78,8 +78,8 @@ type SVDConfig struct {
 	Seed uint64 `json:"seed"`
 
 	// Run options that do not change the result.
-	EvalTrain   int    `json:"-"` // training images evaluated per epoch (train.Config.EvalTrain)
-	CurvesEvery int    `json:"-"`
+	EvalTrain   int    `json:"-"` // training images evaluated per epoch (train.EvalHook's trainN)
+	CurvesEvery int    `json:"-"` // train.CurvesHook's every
 	Checkpoint  string `json:"-"` // written on Ctrl-C
 	Resume      bool   `json:"-"` // continue from Checkpoint
 	// Masks are weights pruned earlier (a chain's prior): they stay exactly zero.
@@ -173,14 +173,14 @@ func SVD(ctx context.Context, m *onnxio.Model, data train.Data, cfg SVDConfig, h
 	s.n = data.Train.N
 	tcfg := train.Config{
 		Epochs: cfg.Epochs, Batch: cfg.Batch, LR: cfg.LR, Seed: cfg.Seed,
-		Schedule:    linearDecay,
-		CurvesEvery: cfg.CurvesEvery, EvalTrain: cfg.EvalTrain, Checkpoint: cfg.Checkpoint, Masks: cfg.Masks,
+		Schedule:   linearDecay,
+		Checkpoint: cfg.Checkpoint, Masks: cfg.Masks,
 		Settings: map[string]string{
 			"method": "svd", "lr": fmtF(cfg.LR), "epochs": strconv.Itoa(cfg.Epochs), "batch": strconv.Itoa(cfg.Batch),
 			"warmup": fmtF(cfg.Warmup), "threshold": fmtF(cfg.Threshold), "optimizer": "adam",
 		},
 	}
-	all := append([]train.Hook{s.hook()}, hooks...)
+	all := append([]train.Hook{train.EvalHook(cfg.EvalTrain), train.CurvesHook(cfg.CurvesEvery), s.hook()}, hooks...)
 	var res *train.Result
 	if cfg.Resume {
 		res, err = train.Resume(ctx, s, data, &train.Adam{}, tcfg, cfg.Checkpoint, all...)

@@ -7,6 +7,7 @@ import (
 	"io"
 	"slices"
 
+	"github.com/uqnn/uqnn/internal/train"
 	"gopkg.in/yaml.v3"
 )
 
@@ -130,8 +131,9 @@ var (
 // and the sparsity sweep.
 func Default() Config {
 	return Config{
-		Seed:  1,
-		Train: TrainConfig{Arch: "lenet5", Epochs: 10, Batch: 64, WeightDecay: 5e-4, CurvesEvery: 100},
+		Seed: 1,
+		Train: TrainConfig{Arch: train.DefaultArch, Epochs: train.DefaultEpochs, Batch: train.DefaultBatch,
+			WeightDecay: train.DefaultWeightDecay, CurvesEvery: train.DefaultCurvesEvery},
 		Compress: CompressConfig{
 			Methods: []string{Magnitude, Filter, SDR, SVD, Combined}, RetrainEpochs: 3,
 			MagnitudeKeep: 0.08, FilterRemove: 0.5, FilterImages: 500,

@@ -25,8 +25,9 @@
 //   - Same Config and seed: the same artifacts. Each stage draws from its own seed stream.
 //
 // Scale-out. Stages of one group do not depend on each other, so `--stage GROUP --shard i/n`
-// runs instance j of the group when j mod n = i, and `--merge` assembles the report; Slurm
-// (SlurmScripts) runs each group as a job array after the previous one.
+// runs instance j of the group when j mod n = i (ParseShard reads "i/n"), and `--merge`
+// assembles the report; Slurm (SlurmJobs, written and submitted by Submit) runs each group as a
+// job array after the previous one. Prepare makes the study folder and its config.yaml.
 //
 // The library never reads flags or the environment and never exits; cmd/uqnn/study.go is the
 // shell.

@@ -10,14 +10,11 @@ import (
 
 	"github.com/uqnn/uqnn/bayes"
 	"github.com/uqnn/uqnn/compress"
-	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/atomicfile"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/pixel"
-	"github.com/uqnn/uqnn/internal/seed"
 	"github.com/uqnn/uqnn/internal/train"
 	"github.com/uqnn/uqnn/onnxio"
-	"github.com/uqnn/uqnn/report"
 )
 
 // Files of a network stage.
@@ -87,7 +84,7 @@ func runTrain(ctx context.Context, e *Env, w *Work) error {
 	if c.Model != "" {
 		return takeModel(ctx, e, w, d)
 	}
-	m, err := fixtures.Build(c.Train.Arch, seed.Rand(c.Seed, "init"))
+	m, err := train.Scratch(c.Train.Arch, c.Seed)
 	if err != nil {
 		return fmt.Errorf("study: train.arch: %w", err)
 	}
@@ -101,10 +98,6 @@ func runTrain(ctx context.Context, e *Env, w *Work) error {
 
 // takeModel copies --model into the stage with its resolved pixel convention.
 func takeModel(ctx context.Context, e *Env, w *Work, d *Data) error {
-	m, err := onnxio.Load(e.Config.Model)
-	if err != nil {
-		return err
-	}
 	cal := func(ctx context.Context) (pixel.Preprocess, []pixel.Calibration, int, error) {
 		cl, err := e.open(e.Config.Model, pixel.UnitRange, 0)
 		if err != nil {
@@ -115,7 +108,7 @@ func takeModel(ctx context.Context, e *Env, w *Work, d *Data) error {
 		best, all, err := ort.Calibrate(ctx, cl, d.Val.Float(0, n), d.Val.Labels[:n], n)
 		return best, all, n, err
 	}
-	pp, err := pixel.Resolve(ctx, e.Config.Preprocess, m, nil, cal)
+	m, pp, err := train.Start(ctx, "", e.Config.Model, 0, e.Config.Preprocess, cal)
 	if err != nil {
 		return fmt.Errorf("study: model %s: %w", e.Config.Model, err)
 	}
@@ -156,20 +149,12 @@ func (e *Env) fit(ctx context.Context, w *Work, m *onnxio.Model, pp pixel.Prepro
 
 // finishNetwork saves a trained network with its curves and network.json.
 func (e *Env) finishNetwork(ctx context.Context, w *Work, name string, base *onnxio.Model, res *train.JobResult, job *train.Job, pp pixel.Preprocess, rec *compress.Record, note string) error {
-	pts := make([]report.CurvePoint, len(res.Result.Curves))
-	for i, p := range res.Result.Curves {
-		pts[i] = report.CurvePoint{Epoch: p.Epoch, BatchLoss: p.BatchLoss, Evaluated: p.Evaluated, TrainAcc: p.TrainAcc, ValLoss: p.ValLoss, ValAcc: p.ValAcc}
-	}
-	png, err := report.LearningCurves(pts, name)
-	if err != nil {
-		return err
-	}
 	if rec != nil {
 		if err := compress.Annotate(res.Model, *rec); err != nil {
 			return err
 		}
 	}
-	if err := res.Save(train.PathsFor(w.Path(ModelFile)), pp, png); err != nil {
+	if err := res.Save(train.PathsFor(w.Path(ModelFile)), pp, name); err != nil {
 		return err
 	}
 	if err := os.Remove(w.Path("fit.ckpt")); err != nil && !os.IsNotExist(err) {

@@ -9,9 +9,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/uqnn/uqnn/adversarial"
-	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
-	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
@@ -77,78 +75,6 @@ grid.png. Ctrl-C keeps every finished example; rerun with --resume to continue.`
 	f.Float64Var(&o.alphaMin, "alpha-min", adversarial.MNISTAlphaMin, "the smallest α the schedule reaches")
 	o.detector.add(f)
 	return c
-}
-
-func (o attackOptions) config() adversarial.Config {
-	return adversarial.Config{
-		Epsilon: o.eps, Population: o.population, Temperature: o.temperature,
-		Rho: o.rho, Alpha: o.alpha, Adaptive: o.plateau > 0,
-		RhoInit: o.rho, AlphaInit: o.alpha, RhoMin: min(o.rhoMin, o.rho), AlphaMin: min(o.alphaMin, o.alpha),
-		Decay: o.decay, Plateau: max(o.plateau, 1),
-	}.WithDefaults()
-}
-
-// validate checks the flags before anything is read or written.
-func (o attackOptions) validate() error {
-	switch {
-	case o.out == "":
-		return usagef("attack: -o DIR is required")
-	case o.plateau < 0:
-		return usagef("--plateau %d: want generations ≥ 1, or 0 to keep ρ and α fixed", o.plateau)
-	case o.n <= 0 || o.n > fixtures.TestSize:
-		return usagef("--n %d: want 1..%d (the MNIST test set)", o.n, fixtures.TestSize)
-	case o.budget <= 0:
-		return usagef("--budget %d: want a positive number of queries per example", o.budget)
-	case !(o.eps > 0 && o.eps <= 1):
-		return usagef("--eps %v: want a value in (0, 1] (a fraction of the 0..1 pixel range)", o.eps)
-	case o.eps < 1.0/255:
-		return usagef("--eps %v: below one pixel level (1/255 ≈ 0.0039); want at least that", o.eps)
-	case o.workers < 1:
-		return usagef("--workers %d: want at least 1", o.workers)
-	case o.gridN < 0:
-		return usagef("--grid %d: want 0 or more examples", o.gridN)
-	case o.population < 2:
-		return usagef("--population %d: want at least 2 (the elite and one child)", o.population)
-	case !(o.temperature > 0):
-		return usagef("--temperature %v: want a value > 0", o.temperature)
-	case !(o.rho > 0 && o.rho <= 1):
-		return usagef("--rho %v: want a value in (0, 1]", o.rho)
-	case !(o.alpha > 0 && o.alpha <= 1):
-		return usagef("--alpha %v: want a value in (0, 1]", o.alpha)
-	case !(o.decay > 0 && o.decay < 1):
-		return usagef("--decay %v: want a factor in (0, 1)", o.decay)
-	case !(o.rhoMin > 0 && o.rhoMin <= 1), !(o.alphaMin > 0 && o.alphaMin <= 1):
-		return usagef("--rho-min %v, --alpha-min %v: want values in (0, 1]", o.rhoMin, o.alphaMin)
-	case o.calibN < 1:
-		return usagef("--calib-n %d: want at least 1 validation image", o.calibN)
-	}
-	if _, _, err := pixel.Parse(o.preprocess); err != nil {
-		return usagef("%v", err)
-	}
-	if err := o.config().Validate(); err != nil {
-		return usagef("%v", err)
-	}
-	if err := o.detector.validate(); err != nil {
-		return err
-	}
-	if err := checkOutputDir(o.out); err != nil {
-		return err
-	}
-	return dirUsage(adversarial.CheckDir(o.out, o.resume), o.resume)
-}
-
-// dirUsage turns a campaign folder conflict into a usage error that says what to do.
-func dirUsage(err error, resume bool) error {
-	var de *adversarial.DirError
-	switch {
-	case !errors.As(err, &de):
-		return err
-	case de.File == "":
-		return usagef("-o %v", err)
-	case resume:
-		return usagef("-o %v; rerun with the same flags or choose another folder", err)
-	}
-	return usagef("-o %v; pass --resume to continue it, or choose another folder", err)
 }
 
 func runAttack(ctx context.Context, g *globals, o attackOptions) error {

@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"path/filepath"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -75,8 +76,8 @@ func compressCmd(g *globals, o *compressOptions) *cobra.Command {
 	f.IntVar(&o.finetune, "finetune-epochs", -1, "retraining epochs after each pruning step (default: the method's own)")
 	f.StringVar(&o.optimizer, "optimizer", "adam", "retraining optimizer: adam or sgd (momentum 0.9)")
 	f.Float64Var(&o.lr, "lr", 0, fmt.Sprintf("retraining learning rate (default %g× the fine-tuning rate: adam %g, sgd %g)", float64(compress.RetrainLRScale), compress.RetrainLRScale*train.DefaultAdamLR/train.FineTuneDiv, compress.RetrainLRScale*train.DefaultSGDLR/train.FineTuneDiv))
-	f.Float64Var(&o.wd, "weight-decay", trainDefaultWD, "L2 weight decay while retraining")
-	f.IntVar(&o.batch, "batch", trainDefaultBatch, "retraining minibatch size")
+	f.Float64Var(&o.wd, "weight-decay", train.DefaultWeightDecay, "L2 weight decay while retraining")
+	f.IntVar(&o.batch, "batch", train.DefaultBatch, "retraining minibatch size")
 	f.Uint64Var(&o.seed, "seed", 1, "seed of the data order")
 	f.StringVar(&o.data, "data", "", "folder with the MNIST IDX files (default: the GoMNIST module's data)")
 	f.StringVar(&o.preprocess, "preprocess", "auto", "pixel preprocessing: auto (metadata, else calibration), 0..1, 0..255, mnist, -1..1 or scale=S,offset=O")
@@ -139,4 +140,12 @@ func (o *compressOptions) chain() ([]compress.Method, error) {
 		}
 	}
 	return ms, nil
+}
+
+// pngPath is OUT.prune.png (the .onnx extension dropped).
+func (o *compressOptions) pngPath() string {
+	if o.png != "" {
+		return o.png
+	}
+	return strings.TrimSuffix(o.out, filepath.Ext(o.out)) + ".prune.png"
 }

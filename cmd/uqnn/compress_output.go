@@ -3,52 +3,15 @@ package main
 import (
 	"context"
 	"fmt"
-	"path/filepath"
-	"strings"
 	"time"
 
-	"github.com/uqnn/uqnn/bayes"
 	"github.com/uqnn/uqnn/compress"
-	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/atomicfile"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/train"
 	"github.com/uqnn/uqnn/onnxio"
-	"github.com/uqnn/uqnn/report"
 )
-
-// compressReport is what `uqnn compress --json` prints.
-type compressReport struct {
-	Tool          string                  `json:"tool"`
-	Version       string                  `json:"version"`
-	Seed          uint64                  `json:"seed"`
-	Model         string                  `json:"model"`
-	SourceSHA256  string                  `json:"source_sha256"`
-	Output        string                  `json:"output"`
-	PNG           string                  `json:"png"`
-	Methods       []string                `json:"methods"`
-	Records       []compress.Record       `json:"records"`
-	Preprocess    pixel.Resolved          `json:"preprocess"`
-	Data          string                  `json:"data"`
-	TestImages    int                     `json:"test_images"`
-	Ledger        *compress.Ledger        `json:"ledger"`
-	ConvMACs      int64                   `json:"conv_macs"`
-	ConvMACsAfter int64                   `json:"conv_macs_after"`
-	Notes         []string                `json:"notes,omitempty"`
-	Seconds       float64                 `json:"seconds"`
-	Quantize      string                  `json:"quantize,omitempty"`
-	Archive       string                  `json:"archive,omitempty"`
-	ArchiveLedger *compress.ArchiveLedger `json:"archive_ledger,omitempty"`
-}
-
-// pngPath is OUT.prune.png (the .onnx extension dropped).
-func (o *compressOptions) pngPath() string {
-	if o.png != "" {
-		return o.png
-	}
-	return strings.TrimSuffix(o.out, filepath.Ext(o.out)) + ".prune.png"
-}
 
 func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 	start := time.Now()
@@ -99,10 +62,8 @@ func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 		return err
 	}
 	defer c.Close()
-	if ls, err := compress.Layers(src); err != nil {
-		return fmt.Errorf("%s: %w", o.model, err)
-	} else if len(ls) == 0 {
-		return fmt.Errorf("%s: %w: no Conv, Gemm or MatMul weight held in an initializer; nothing to compress", o.model, onnxio.ErrUnsupported)
+	if err := compress.CheckLayers(o.model, src); err != nil {
+		return err
 	}
 	pp, err := resolvePreprocess(ctx, o.preprocess, c, src, mn, o.calibN)
 	if err != nil {
@@ -116,16 +77,12 @@ func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 	if err != nil {
 		return err
 	}
-	tr, val, err := mn.Split(o.trainN)
+	data, err := train.MNISTData(mn, o.trainN, o.valN, pp.Preprocess)
 	if err != nil {
 		return usagef("compress: %v", err)
 	}
-	if o.valN > 0 {
-		val = val.Slice(0, min(o.valN, val.N))
-	}
 	env := compress.Env{
-		Data: train.Data{Train: *tr, Val: *val, Scale: pp.Scale, Offset: pp.Offset},
-		Run:  ort.RunModel, Seed: o.seed,
+		Data: data, Run: ort.RunModel, Seed: o.seed,
 		Tune: compress.Tune{Optimizer: o.optimizer, LR: o.lr, WeightDecay: o.wd, Batch: o.batch},
 	}
 	if !g.quiet {
@@ -182,51 +139,11 @@ func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 	return printCompress(g, rep)
 }
 
-// testAccuracy scores c on s in onnxruntime.
-func testAccuracy(ctx context.Context, c *ort.Classifier, s *fixtures.Set) (float64, error) {
-	probs, err := c.Probs(ctx, s.Float(0, s.N), s.N)
-	if err != nil {
-		return 0, err
-	}
-	sc, err := bayes.Evaluate(probs, c.Classes(), s.Labels[:s.N], bayes.DefaultECEBins)
-	return sc.Accuracy, err
-}
-
 // writePrunePNG draws kept % and weight histograms per layer.
 func writePrunePNG(path, title string, src, out *onnxio.Model, led *compress.Ledger) error {
-	var ls []report.PruneLayer
-	for _, l := range led.Layers {
-		pl := report.PruneLayer{Name: l.Name, Before: src.Initializer(l.Weight).Float32}
-		if t := out.Initializer(l.Weight); t != nil {
-			pl.After = t.Float32
-		}
-		ls = append(ls, pl)
-	}
-	png, err := report.Pruning(title, ls)
+	png, err := compress.PruneFigure(title, src, out, led)
 	if err != nil {
 		return err
 	}
 	return atomicfile.WriteFile(path, png)
-}
-
-func printCompress(g *globals, r compressReport) error {
-	fmt.Fprintf(g.stdout, "%s → %s (%s; preprocess %s)\n", r.Model, r.Output, strings.Join(r.Methods, " → "), r.Preprocess.Describe())
-	if err := r.Ledger.WriteTable(g.stdout); err != nil {
-		return err
-	}
-	if r.ConvMACs > 0 {
-		fmt.Fprintf(g.stdout, "conv FLOPs (multiply-adds) %d → %d (%.1f%%)\n", r.ConvMACs, r.ConvMACsAfter, 100*float64(r.ConvMACsAfter)/float64(r.ConvMACs))
-	}
-	fmt.Fprintf(g.stdout, "accuracy: MNIST test set, %d images, onnxruntime, the written file\n", r.TestImages)
-	for _, n := range r.Notes {
-		fmt.Fprintln(g.stdout, n)
-	}
-	if r.ArchiveLedger != nil {
-		fmt.Fprintf(g.stdout, "archive %s (Deep Compression's columns; P pruning, Q quantization, H Huffman coding):\n", r.Archive)
-		if err := r.ArchiveLedger.WriteTable(g.stdout); err != nil {
-			return err
-		}
-	}
-	fmt.Fprintf(g.stdout, "figure %s; %.0f s\n", r.PNG, r.Seconds)
-	return nil
 }

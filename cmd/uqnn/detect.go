@@ -2,28 +2,23 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"io"
 	"os"
-	"path/filepath"
 
 	"github.com/spf13/cobra"
 
 	"github.com/uqnn/uqnn/adversarial"
-	"github.com/uqnn/uqnn/internal/atomicfile"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/pixel"
-	"github.com/uqnn/uqnn/report"
 )
 
 func init() { registerVerb(newDetectCmd) }
 
 // Files uqnn detect writes in -o DIR.
 const (
-	detectJSONFile = "detect.json"
-	detectROCFile  = "roc.png"
-	detectMIFile   = "mi-histogram.png"
+	detectJSONFile = adversarial.DetectJSONFile
+	detectROCFile  = adversarial.DetectROCFile
+	detectMIFile   = adversarial.DetectMIFile
 )
 
 type detectOptions struct {
@@ -108,7 +103,7 @@ func (o detectOptions) validate() error {
 		if err := os.MkdirAll(o.out, 0o755); err != nil {
 			return usagef("-o %s: %v", o.out, err)
 		}
-		return checkOutputs(filepath.Join(o.out, detectJSONFile), filepath.Join(o.out, detectROCFile), filepath.Join(o.out, detectMIFile))
+		return checkOutputs(adversarial.DetectionFiles(o.out)...)
 	}
 	return nil
 }
@@ -149,7 +144,7 @@ func runDetect(ctx context.Context, g *globals, o detectOptions) error {
 	out := detectOutput{Tool: "uqnn detect", Version: version, ORTVersion: ort.Version, Ensemble: o.ensemble,
 		Files: ens.Files, Preprocess: ens.Preprocess, Attack: o.attack, Attacked: rep.Params.Model, Clean: cleanDesc, Detection: d}
 	if o.out != "" {
-		if err := writeDetectFiles(o.out, out); err != nil {
+		if err := adversarial.WriteDetection(o.out, out, d); err != nil {
 			return err
 		}
 	}
@@ -157,58 +152,4 @@ func runDetect(ctx context.Context, g *globals, o detectOptions) error {
 		return writeJSON(g.stdout, out)
 	}
 	return printDetect(g.stdout, out)
-}
-
-func writeDetectFiles(dir string, out detectOutput) error {
-	d := out.Detection
-	s := report.ROCSeries{Name: string(d.Score), AUROC: d.AUROC.Value}
-	for _, p := range d.ROC {
-		s.FPR, s.TPR = append(s.FPR, p.FPR), append(s.TPR, p.TPR)
-	}
-	for _, a := range d.AtFPR {
-		s.Operating = append(s.Operating, report.OperatingPoint{Label: fmt.Sprintf("%g %% validation FPR", 100*a.FPR), FPR: a.CleanFPR, TPR: a.TPR.Value})
-	}
-	roc, err := report.DetectionROC([]report.ROCSeries{s}, fmt.Sprintf("%s detects %d adversarial vs %d clean", d.Score, d.Adversarial, d.Clean))
-	if err != nil {
-		return err
-	}
-	hist, err := report.MIHistogram([]report.Series{{Name: "clean", Values: d.CleanMI}, {Name: "adversarial", Values: d.AdversarialMI}},
-		fmt.Sprintf("ensemble MI: mean ratio adversarial/clean %.3g", float64(d.MI.MeanRatio)))
-	if err != nil {
-		return err
-	}
-	for name, b := range map[string][]byte{detectROCFile: roc, detectMIFile: hist} {
-		if err := atomicfile.WriteFile(filepath.Join(dir, name), b); err != nil {
-			return err
-		}
-	}
-	b, err := json.MarshalIndent(out, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicfile.WriteFile(filepath.Join(dir, detectJSONFile), append(b, '\n'))
-}
-
-func printDetect(w io.Writer, out detectOutput) error {
-	d := out.Detection
-	iv := func(i adversarial.Interval) string { return fmt.Sprintf("%.4f [%.4f, %.4f]", i.Value, i.Lo, i.Hi) }
-	fmt.Fprintf(w, "ensemble %s (%s), attack %s on %s\n", out.Ensemble, d.Vote, out.Attack, out.Attacked)
-	fmt.Fprintf(w, "images: %d adversarial (fooling the attacked model), %d clean (%s), %d validation\n", d.Adversarial, d.Clean, out.Clean, d.Validation)
-	fmt.Fprintf(w, "score %s, 95 %% bootstrap intervals (%d resamples, seed %d)\n", d.Score, d.Bootstrap, d.Seed)
-	fmt.Fprintf(w, "  AUROC          %s\n", iv(d.AUROC))
-	fmt.Fprintf(w, "  AUPR           %s\n", iv(d.AUPR))
-	for _, a := range d.AtFPR {
-		fmt.Fprintf(w, "  TPR @ %4.1f%% FPR %s  (threshold %.4g; FPR validation %.4f, clean test %.4f)\n", 100*a.FPR, iv(a.TPR), a.Threshold, a.ValidationFPR, a.CleanFPR)
-	}
-	fmt.Fprintf(w, "AUROC by score:")
-	for _, s := range []adversarial.Score{adversarial.ScoreMI, adversarial.ScoreEntropy, adversarial.ScoreVarRatio, adversarial.ScoreMaxProb} {
-		if a, ok := d.AUROCByScore[s]; ok {
-			fmt.Fprintf(w, " %s %.4f", s, a)
-		}
-	}
-	fmt.Fprintln(w)
-	fmt.Fprintf(w, "ensemble accuracy: adversarial %.2f%%, clean %.2f%%\n", 100*d.VoteAccuracy, 100*d.CleanVoteAccuracy)
-	fmt.Fprintf(w, "MI adversarial/clean: mean %.6g / %.6g = %.4g; median %.6g / %.6g = %.4g\n",
-		d.MI.MeanAdversarial, d.MI.MeanClean, float64(d.MI.MeanRatio), d.MI.MedianAdversarial, d.MI.MedianClean, float64(d.MI.MedianRatio))
-	return nil
 }

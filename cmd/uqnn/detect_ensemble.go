@@ -3,22 +3,17 @@ package main
 import (
 	"context"
 	"fmt"
-	"math"
-	"os"
-	"path/filepath"
-	"sort"
 
 	"github.com/uqnn/uqnn/adversarial"
 	"github.com/uqnn/uqnn/bayes"
 	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/pixel"
-	"github.com/uqnn/uqnn/internal/prob"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
 // ensembleGraphFile is the combined graph `uqnn sample` writes beside the members.
-const ensembleGraphFile = "ensemble.onnx"
+const ensembleGraphFile = bayes.EnsembleFile
 
 // openedEnsemble is an ensemble ready for adversarial.Detect or a detector-aware attack.
 type openedEnsemble struct {
@@ -36,21 +31,12 @@ func (e *openedEnsemble) Close() { e.close() }
 // itself (the combined graph: mean probabilities, entropy and MI, no votes). The members'
 // pixel convention is resolved once, on member 0 (or the graph), with --preprocess.
 func openEnsemble(ctx context.Context, g *globals, path, preprocess string, m *fixtures.MNIST, calibN int) (*openedEnsemble, error) {
-	st, err := os.Stat(path)
+	members, graph, err := bayes.EnsembleFiles(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w: cannot read the ensemble: %v", path, onnxio.ErrInvalidModel, err)
+		return nil, err
 	}
-	graph := path
-	if st.IsDir() {
-		members, _ := filepath.Glob(filepath.Join(path, "member-*.onnx"))
-		sort.Strings(members)
-		if len(members) > 0 {
-			return openMembers(ctx, g, path, members, preprocess, m, calibN)
-		}
-		graph = filepath.Join(path, ensembleGraphFile)
-		if _, err := os.Stat(graph); err != nil {
-			return nil, fmt.Errorf("%s: %w: no member-NNN.onnx files and no %s; want an ensemble folder from uqnn sample or an ensemble.onnx", path, onnxio.ErrInvalidModel, ensembleGraphFile)
-		}
+	if len(members) > 0 {
+		return openMembers(ctx, g, path, members, preprocess, m, calibN)
 	}
 	return openGraph(ctx, g, path, graph, preprocess, m, calibN)
 }
@@ -97,65 +83,9 @@ func openGraph(ctx context.Context, g *globals, path, file, preprocess string, m
 	if err != nil {
 		return nil, err
 	}
-	idx := map[string]int{}
-	for i, o := range model.Graph.Outputs {
-		idx[o.Name] = i
+	e, err := bayes.NewGraphEnsemble(file, model, pp.Preprocess, c.Classes())
+	if err != nil {
+		return nil, err
 	}
-	for _, name := range []string{bayes.EnsembleProbs, bayes.EnsembleEntropy, bayes.EnsembleMI} {
-		if _, ok := idx[name]; !ok {
-			return nil, fmt.Errorf("%s: %w: no output %q; want the outputs of bayes.EnsembleGraph (%s, %s, %s)",
-				file, onnxio.ErrInvalidModel, name, bayes.EnsembleProbs, bayes.EnsembleEntropy, bayes.EnsembleMI)
-		}
-	}
-	e := &graphEnsemble{model: model, pp: pp.Preprocess, classes: c.Classes(), idx: idx}
 	return &openedEnsemble{Ensemble: e, Path: path, Files: []string{file}, Preprocess: pp, close: func() {}}, nil
-}
-
-// graphEnsemble runs the combined graph with ort.RunModel: one session per call, so it suits
-// scoring whole sets (uqnn detect), not the many small queries of an attack.
-type graphEnsemble struct {
-	model   *onnxio.Model
-	pp      pixel.Preprocess
-	classes int
-	idx     map[string]int
-}
-
-// graphChunk bounds the images of one RunModel call (its memory grows with the batch × members).
-const graphChunk = 1000
-
-func (e *graphEnsemble) Classes() int { return e.classes }
-func (e *graphEnsemble) Members() int { return 0 }
-
-func (e *graphEnsemble) Predict(ctx context.Context, raw []float32, n int) (*bayes.Predictive, error) {
-	k := e.classes
-	p := &bayes.Predictive{N: n, K: k, Probs: make([]float64, 0, n*k)}
-	d := len(raw) / n
-	for lo := 0; lo < n; lo += graphChunk {
-		hi := min(lo+graphChunk, n)
-		x := make([]float32, (hi-lo)*d)
-		for i, v := range raw[lo*d : hi*d] {
-			x[i] = v*e.pp.Scale + e.pp.Offset
-		}
-		outs, err := ort.RunModel(ctx, e.model, x, hi-lo)
-		if err != nil {
-			return nil, err
-		}
-		probs, ent, mi := outs[e.idx[bayes.EnsembleProbs]], outs[e.idx[bayes.EnsembleEntropy]], outs[e.idx[bayes.EnsembleMI]]
-		if len(probs) != (hi-lo)*k || len(ent) != hi-lo || len(mi) != hi-lo {
-			return nil, fmt.Errorf("ensemble graph: %d probabilities, %d entropies, %d MIs for %d images of %d classes: %w",
-				len(probs), len(ent), len(mi), hi-lo, k, onnxio.ErrInvalidModel)
-		}
-		for i := range hi - lo {
-			row := probs[i*k : (i+1)*k]
-			for _, v := range row {
-				p.Probs = append(p.Probs, float64(v))
-			}
-			p.Entropy = append(p.Entropy, float64(ent[i]))
-			p.MI = append(p.MI, float64(mi[i]))
-			p.ExpectedEntropy = append(p.ExpectedEntropy, float64(ent[i])-float64(mi[i]))
-			p.VariationRatio = append(p.VariationRatio, math.NaN())
-			p.Vote = append(p.Vote, prob.Argmax(row))
-		}
-	}
-	return p, nil
 }

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
@@ -56,26 +55,6 @@ metadata, else the preset most accurate on --calib-n validation images (never th
 	f.IntVar(&o.threads, "threads", 0, "onnxruntime intra-op threads (0: all cores)")
 	f.BoolVar(&o.json, "json", false, "print one JSON document")
 	return c
-}
-
-// evalReport is what `uqnn eval --json` prints.
-type evalReport struct {
-	Tool         string         `json:"tool"`
-	Version      string         `json:"version"`
-	ORTVersion   string         `json:"onnxruntime"`
-	Model        string         `json:"model"`
-	Engine       string         `json:"engine"`
-	Input        string         `json:"input"`
-	InputShape   []int64        `json:"input_shape"`
-	Layout       string         `json:"layout"`
-	FixedBatch   int            `json:"fixed_batch"`
-	Output       string         `json:"output"`
-	OutputKind   string         `json:"output_kind"`
-	Preprocess   pixel.Resolved `json:"preprocess"`
-	Data         string         `json:"data"`
-	Scores       bayes.Scores   `json:"scores"`
-	Seconds      float64        `json:"seconds"`
-	ImagesPerSec float64        `json:"images_per_sec"`
 }
 
 func runEval(ctx context.Context, g *globals, o evalOptions) error {
@@ -142,41 +121,4 @@ func runEval(ctx context.Context, g *globals, o evalOptions) error {
 		return writeJSON(g.stdout, rep)
 	}
 	return printEval(g, rep)
-}
-
-func printEval(g *globals, r evalReport) error {
-	w := tabwriter.NewWriter(g.stdout, 0, 0, 2, ' ', 0)
-	batch := "free batch"
-	if r.FixedBatch > 0 {
-		batch = fmt.Sprintf("fixed batch %d", r.FixedBatch)
-	}
-	engine := "onnxruntime " + r.ORTVersion
-	if r.Engine == "gorgonia" {
-		engine = "gorgonia"
-	}
-	fmt.Fprintf(w, "model\t%s\n", r.Model)
-	fmt.Fprintf(w, "engine\t%s\n", engine)
-	fmt.Fprintf(w, "input\t%s %v %s, %s\n", r.Input, r.InputShape, r.Layout, batch)
-	kind := r.OutputKind
-	if kind == "logits" {
-		kind += " (softmax applied)"
-	}
-	fmt.Fprintf(w, "output\t%s, %s\n", r.Output, kind)
-	switch r.Preprocess.Source {
-	case pixel.FromMetadata:
-		fmt.Fprintf(w, "preprocess\t%s, from the model's %s metadata\n", r.Preprocess.Describe(), pixel.MetaKey)
-	case pixel.FromCalibration:
-		fmt.Fprintf(w, "preprocess\t%s, chosen by calibration on %d validation images\n", r.Preprocess.Describe(), r.Preprocess.CalibImages)
-		for _, c := range r.Preprocess.Candidates {
-			fmt.Fprintf(w, "\t  %-7s accuracy %.4f  nll %.4f\n", c.Preprocess.Name, c.Accuracy, c.NLL)
-		}
-	default:
-		fmt.Fprintf(w, "preprocess\t%s\n", r.Preprocess.Describe())
-	}
-	fmt.Fprintf(w, "images\t%d MNIST test images (%s)\n", r.Scores.N, r.Data)
-	fmt.Fprintf(w, "accuracy\t%.4f\n", r.Scores.Accuracy)
-	fmt.Fprintf(w, "nll\t%.4f nats\n", r.Scores.NLL)
-	fmt.Fprintf(w, "ece\t%.4f (%d bins)\n", r.Scores.ECE, r.Scores.Bins)
-	fmt.Fprintf(w, "speed\t%.0f images/s\n", r.ImagesPerSec)
-	return w.Flush()
 }

@@ -2,14 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"time"
 
 	"github.com/spf13/cobra"
 	"github.com/uqnn/uqnn/bayes"
-	"github.com/uqnn/uqnn/fixtures"
-	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/train"
 	"github.com/uqnn/uqnn/onnxio"
@@ -137,97 +133,26 @@ func runSample(ctx context.Context, g *globals, path string, o sampleOptions) er
 	if err != nil {
 		return err
 	}
-	pp, err := pixel.Resolve(ctx, o.preprocess, src, nil, func(ctx context.Context) (pixel.Preprocess, []pixel.Calibration, int, error) {
-		c, _, err := openClassifier(g, path, mn.Test, ort.Options{})
-		if err != nil {
-			return pixel.Preprocess{}, nil, 0, err
-		}
-		defer c.Close()
-		return calibrator(c, mn, calibDefault)(ctx)
-	})
+	pp, err := pixel.Resolve(ctx, o.preprocess, src, nil, calibrateFile(g, path, mn, calibDefault))
 	if err != nil {
 		return err
 	}
 	pp.Preprocess.Store(src)
-	tr, val, err := mn.Split(o.trainN)
+	data, err := train.MNISTData(mn, o.trainN, o.valN, pp.Preprocess)
 	if err != nil {
 		return usagef("sample: %v", err)
 	}
-	if o.valN > 0 {
-		val = val.Slice(0, min(o.valN, val.N))
-	}
-	job := bayes.SampleJob{Source: src, SourceFile: path, SourceSHA256: sum, Dir: o.out, Config: o.cfg,
-		Data: train.Data{Train: *tr, Val: *val, Scale: pp.Scale, Offset: pp.Offset}}
+	job := bayes.SampleJob{Source: src, SourceFile: path, SourceSHA256: sum, Dir: o.out, Config: o.cfg, Data: data}
 	if cfg.Chains >= 2 {
 		job.Test = *mn.Test.Slice(0, testCount(o.testN, mn.Test))
 	}
 	job.Hooks = append(job.Hooks, o.hooks...)
 	if !g.quiet {
-		job.Hooks = append(job.Hooks, sampleProgress(g, cfg))
+		job.Hooks = append(job.Hooks, bayes.Progress(g.stderr, cfg))
 	}
 	man, err := bayes.Sample(ctx, job)
 	if err != nil {
 		return sampleError(g, err)
 	}
-	if o.json {
-		return writeJSON(g.stdout, struct {
-			Tool    string `json:"tool"`
-			Version string `json:"version"`
-			Dir     string `json:"dir"`
-			*bayes.Manifest
-		}{"uqnn sample", version, o.out, man})
-	}
-	fmt.Fprintf(g.stdout, "wrote %d members (%s, %d chain(s), h %g, T %g) and %s to %s\n",
-		len(man.MemberList), man.Sampler, man.Chains, man.StepSize, man.Temperature, bayes.EnsembleFile, o.out)
-	if v := man.Validation; v != nil {
-		fmt.Fprintf(g.stdout, "validation (%d images): accuracy %.2f%%  NLL %.4f  Brier %.4f  ECE %.4f\n", v.N, 100*v.Accuracy, v.NLL, v.Brier, v.ECE)
-	}
-	if man.RHat != nil && man.ESS != nil {
-		fmt.Fprintf(g.stdout, "test log-likelihood: R-hat %.3f  effective sample size %.1f of %d\n", *man.RHat, *man.ESS, man.Members)
-	}
-	return nil
-}
-
-func testCount(n int, s *fixtures.Set) int {
-	if n <= 0 {
-		return s.N
-	}
-	return min(n, s.N)
-}
-
-// sampleError turns setting and folder problems into usage errors and says how to resume.
-func sampleError(g *globals, err error) error {
-	var se *train.SettingError
-	switch {
-	case errors.As(err, &se):
-		return usagef("sample --resume: the run was started with other settings: %s (use the same flags, or a new folder)", flagNames(se.Diffs))
-	case errors.Is(err, bayes.ErrInterrupted):
-		fmt.Fprintln(g.stderr, "uqnn: interrupted; the members drawn are kept. Continue with the same command plus --resume.")
-	case errors.Is(err, bayes.ErrBadFolder):
-		return usagef("sample: %v", err)
-	}
-	return err
-}
-
-// sampleProgress prints a line every train.ProgressEvery steps of each chain: the step, the
-// mean minibatch loss since the last line and the throughput.
-func sampleProgress(g *globals, cfg bayes.SampleConfig) train.Hook {
-	total := cfg.Burnin + cfg.Members/cfg.Chains*cfg.Thin
-	var sum float64
-	var n int
-	var last time.Time
-	return train.Hook{AfterStep: func(_ context.Context, s *train.State) error {
-		sum += s.Loss
-		n++
-		if s.Step%train.ProgressEvery != 0 {
-			return nil
-		}
-		rate := 0.0
-		if !last.IsZero() {
-			rate = float64(n*cfg.Batch) / time.Since(last).Seconds()
-		}
-		fmt.Fprintf(g.stderr, "step %d/%d loss %.4f images/s %.0f\n", s.Step, total, sum/float64(n), rate)
-		sum, n, last = 0, 0, time.Now()
-		return nil
-	}}
+	return printSample(g, o, man)
 }

@@ -1,18 +1,14 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
-	"strconv"
 	"strings"
 
 	"github.com/spf13/cobra"
-	"github.com/uqnn/uqnn/internal/atomicfile"
 	"github.com/uqnn/uqnn/study"
 )
 
@@ -97,26 +93,13 @@ func studyConfig(o studyOptions) (study.Config, error) {
 	return c, nil
 }
 
-func parseShard(s string) (int, int, error) {
-	if s == "" {
-		return 0, 0, nil
-	}
-	a, b, ok := strings.Cut(s, "/")
-	i, err1 := strconv.Atoi(a)
-	n, err2 := strconv.Atoi(b)
-	if !ok || err1 != nil || err2 != nil || n < 1 || i < 0 || i >= n {
-		return 0, 0, usagef("--shard %q: want i/n with 0 ≤ i < n", s)
-	}
-	return i, n, nil
-}
-
 func runStudy(ctx context.Context, g *globals, o studyOptions) error {
 	if o.out == "" {
 		return usagef("study: -o DIR is required")
 	}
-	i, n, err := parseShard(o.shard)
+	i, n, err := study.ParseShard(o.shard)
 	if err != nil {
-		return err
+		return usagef("%v", err)
 	}
 	if o.shard != "" && o.stage == "" {
 		return usagef("study: --shard needs --stage")
@@ -132,14 +115,7 @@ func runStudy(ctx context.Context, g *globals, o studyOptions) error {
 	if err := checkOutputDir(dir); err != nil {
 		return err
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return err
-	}
-	y, err := c.YAML()
-	if err != nil {
-		return err
-	}
-	if err := atomicfile.WriteFile(filepath.Join(dir, study.ConfigFile), y); err != nil {
+	if err := study.Prepare(dir, c); err != nil {
 		return err
 	}
 	env := &study.Env{Dir: dir, Config: c, ORTLib: g.ortLib, Tool: "uqnn study", Version: version}
@@ -165,15 +141,8 @@ func runStudy(ctx context.Context, g *globals, o studyOptions) error {
 	if err := env.Assemble(plan, outs); err != nil {
 		return err
 	}
-	if o.json {
-		b, err := os.ReadFile(filepath.Join(dir, study.ResultsJSON))
-		if err != nil {
-			return err
-		}
-		g.stdout.Write(b)
-	} else {
-		fmt.Fprintf(g.stdout, "report: %s\n", filepath.Join(dir, study.ReportHTML))
-		fmt.Fprintf(g.stdout, "        %s, %s, %s\n", filepath.Join(dir, study.ReportMD), filepath.Join(dir, study.ResultsCSV), filepath.Join(dir, study.ResultsJSON))
+	if err := printStudy(g, dir, o.json); err != nil {
+		return err
 	}
 	return runErr
 }
@@ -186,45 +155,9 @@ func submitSlurm(g *globals, o studyOptions, plan []*study.Stage, dir string) er
 	}
 	jobs := study.SlurmJobs(plan, study.SlurmOptions{Binary: bin, Config: filepath.Join(dir, study.ConfigFile), Dir: dir,
 		Shards: o.slurmShards, CPUs: o.slurmCPUs, Extra: o.sbatchArgs, Env: o.slurmEnv})
-	sdir := filepath.Join(dir, "slurm")
-	if err := os.MkdirAll(sdir, 0o755); err != nil {
-		return err
-	}
-	ids := map[string]string{}
-	for _, j := range jobs {
-		path := filepath.Join(sdir, j.Script)
-		if err := atomicfile.WriteFile(path, []byte(j.Body)); err != nil {
-			return err
-		}
-		if o.slurmDry {
-			fmt.Fprintf(g.stdout, "wrote %s\n", path)
-			continue
-		}
-		args := []string{"--parsable"}
-		if len(j.After) > 0 {
-			var deps []string
-			for _, a := range j.After {
-				deps = append(deps, ids[a])
-			}
-			kind := "afterok"
-			if j.Name == "merge" {
-				kind = "afterany"
-			}
-			args = append(args, "--dependency="+kind+":"+strings.Join(deps, ":"))
-		}
-		cmd := exec.Command(o.sbatch, append(args, path)...)
-		var stderr bytes.Buffer
-		cmd.Stderr = &stderr
-		out, err := cmd.Output()
-		if err != nil {
-			return fmt.Errorf("study: %s %s: %v: %s", o.sbatch, path, err, strings.TrimSpace(stderr.String()))
-		}
-		id, _, _ := strings.Cut(strings.TrimSpace(string(out)), ";")
-		ids[j.Name] = id
-		fmt.Fprintf(g.stdout, "submitted %s as job %s\n", j.Script, id)
-	}
-	if !o.slurmDry {
+	ids, err := study.Submit(jobs, dir, o.sbatch, o.slurmDry, g.stdout)
+	if err == nil && !o.slurmDry {
 		fmt.Fprintf(g.stdout, "report (when job %s ends): %s\n", ids["merge"], filepath.Join(dir, study.ReportHTML))
 	}
-	return nil
+	return err
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // checkpointMagic versions the checkpoint format.
-const checkpointMagic = "uqnn-train-checkpoint-1"
+const checkpointMagic = "uqnn-train-checkpoint-2"
 
 // ErrBadCheckpoint marks a checkpoint that cannot be read or does not match the run resumed.
 var ErrBadCheckpoint = errors.New("bad checkpoint")
@@ -33,15 +33,13 @@ type Checkpoint struct {
 	Stepper      []byte
 	Names        []string
 	Values       [][]float32
-	Curves       []Point
-	AccLoss      float64
-	AccN         int
 	LastLR       float64
 	Images       int64
 	Seconds      float64
 	// Settings are Config.Settings of the run that wrote it; Resume refuses any difference.
 	Settings map[string]string
-	// Hooks holds the state of every hook with a Name and a Save func, by name.
+	// Hooks holds the state of every hook with a Name and a Save func, by name (the learning
+	// curves are hook "curves").
 	Hooks map[string][]byte
 }
 
@@ -61,8 +59,7 @@ func (r *run) writeCheckpoint(path string) error {
 	ck := Checkpoint{
 		Magic: checkpointMagic, Seed: r.cfg.Seed, Batch: r.batch, TrainN: r.data.Train.N, ValN: r.data.Val.N,
 		Epochs: r.cfg.Epochs, Epoch: r.epoch, Step: r.step, Pos: r.pos, Perm: r.perm,
-		DataRNG: dr, NoiseRNG: nr, Stepper: sb, Curves: r.curves,
-		AccLoss: r.accLoss, AccN: r.accN, LastLR: r.lastLR, Images: r.images, Seconds: r.elapsed(),
+		DataRNG: dr, NoiseRNG: nr, Stepper: sb, LastLR: r.lastLR, Images: r.images, Seconds: r.elapsed(),
 		Settings: r.cfg.Settings, Hooks: map[string][]byte{},
 	}
 	for _, h := range r.hooks {
@@ -168,7 +165,7 @@ func (r *run) restore(ck *Checkpoint) error {
 		copy(p.Value, ck.Values[i])
 	}
 	r.epoch, r.step, r.pos, r.perm = ck.Epoch, ck.Step, ck.Pos, ck.Perm
-	r.curves, r.accLoss, r.accN, r.lastLR = ck.Curves, ck.AccLoss, ck.AccN, ck.LastLR
+	r.lastLR = ck.LastLR
 	r.images, r.seconds = ck.Images, ck.Seconds
 	return nil
 }

@@ -13,10 +13,6 @@ import (
 // DefaultBatch is the minibatch size of a zero Config.
 const DefaultBatch = 64
 
-// DefaultEvalTrain is how many training images (the first ones, in order) are evaluated at the
-// end of each epoch for the training loss and accuracy columns of the curves.
-const DefaultEvalTrain = 5000
-
 // Config drives Loop. The zero value of each field means the documented default.
 type Config struct {
 	Epochs   int      // passes over the training set; must be ≥ 1
@@ -24,13 +20,12 @@ type Config struct {
 	LR       float64  // base learning rate; must be > 0
 	Schedule Schedule // LR multiplier per step; nil means constant
 	Seed     uint64   // seeds the "data order" and "noise" streams
-	// CurvesEvery records the running mean minibatch loss every so many steps; 0 records it at
-	// epoch ends only. Every epoch end also evaluates the validation set and EvalTrain
-	// training images.
+	// CurvesEvery and EvalTrain configure the default hooks (DefaultHooks) that Loop and
+	// Resume install when the caller passes neither an EvalHook nor a CurvesHook of its own:
+	// CurvesEvery is CurvesHook's every (0: points at epoch ends only), EvalTrain is
+	// EvalHook's trainN (0: DefaultEvalTrain, negative: none).
 	CurvesEvery int
-	// EvalTrain is the number of training images evaluated at each epoch end; 0 means
-	// DefaultEvalTrain (or all, if fewer), negative means none.
-	EvalTrain int
+	EvalTrain   int
 	// Checkpoint is the file written when ctx is cancelled; "" writes none.
 	Checkpoint string
 	// Masks maps parameter names to keep-masks (len = the parameter's size): entries with false
@@ -51,27 +46,13 @@ func (c Config) batch() int {
 	return c.Batch
 }
 
-// Point is one row of the learning curves.
-type Point struct {
-	Epoch     float64 `json:"epoch"`      // epochs done, fractional within an epoch
-	Step      int     `json:"step"`       // steps done
-	LR        float64 `json:"lr"`         // learning rate of the last step
-	BatchLoss float64 `json:"batch_loss"` // mean minibatch loss since the previous point
-	// Evaluated marks epoch-end points, where the four fields below were measured with Forward.
-	Evaluated bool    `json:"evaluated"`
-	TrainLoss float64 `json:"train_loss"`
-	TrainAcc  float64 `json:"train_acc"`
-	ValLoss   float64 `json:"val_loss"`
-	ValAcc    float64 `json:"val_acc"`
-}
-
 // Result summarises a run (or the resumed part and what came before it).
 type Result struct {
 	Epochs  int     // epochs completed
 	Steps   int     // steps completed
 	Images  int64   // training images seen, across resumes
 	Seconds float64 // time spent stepping and evaluating, across resumes
-	Curves  []Point
+	Curves  []Point // what the Curves hook collected (nil without one)
 }
 
 // ImagesPerSecond is the training throughput, evaluation time included.
@@ -95,8 +76,21 @@ type State struct {
 	LR            float64 // learning rate of the last step
 	Images        int64   // training images seen
 	Seconds       float64 // time spent so far
-	Curves        []Point
-	run           *run
+	// Curves are the points the Curves hook has collected so far (nil without one); hooks
+	// after it see the point it adds at this step or epoch end.
+	Curves []Point
+	// Eval is the epoch-end evaluation of the epoch just completed: EpochEnd hooks (EvalHook)
+	// fill it, AfterEpoch hooks read it; it is zero elsewhere.
+	Eval Eval
+	run  *run
+}
+
+// Eval is an epoch-end evaluation: mean cross-entropy and accuracy on the first TrainN training
+// images and on the validation set (zero when not measured).
+type Eval struct {
+	TrainN, ValN        int
+	TrainLoss, TrainAcc float64
+	ValLoss, ValAcc     float64
 }
 
 // WriteCheckpoint saves the loop's state at this point (atomically); Resume continues from it.
@@ -117,9 +111,25 @@ type Hook struct {
 	// AfterStep runs once the Stepper has moved the parameters (re-apply a pruning mask,
 	// record a sample, report progress).
 	AfterStep func(ctx context.Context, s *State) error
-	// AfterEpoch runs at each epoch end, after the curve point is recorded.
+	// EpochEnd runs when an epoch's last step is done, before the epoch counts as done: it
+	// measures (EvalHook fills State.Eval) and must not change what a rerun of it would see.
+	// When ctx is cancelled during it, the checkpoint keeps the position at the epoch's end, and
+	// Resume runs every EpochEnd hook again.
+	EpochEnd func(ctx context.Context, s *State) error
+	// AfterEpoch runs at each epoch end, once the epoch counts as done (State.Epoch is the
+	// number of epochs done): the Curves hook records its point, Progress reports it.
 	AfterEpoch func(ctx context.Context, s *State) error
+
+	kind   hookKind       // which of the package's own hooks this is (0: none)
+	points func() []Point // the Curves hook's points
 }
+
+type hookKind int
+
+const (
+	kindEval hookKind = iota + 1
+	kindCurves
+)
 
 type run struct {
 	net     Net
@@ -130,7 +140,7 @@ type run struct {
 	hooks   []Hook
 	batch   int
 	perEp   int // steps per epoch
-	evalN   int // training images evaluated at epoch ends
+	points  func() []Point
 	dataPCG *rand.PCG
 	noise   *rand.PCG
 	dataRNG *rand.Rand
@@ -138,12 +148,9 @@ type run struct {
 
 	epoch, step, pos int
 	perm             []int32 // this epoch's order; nil before it is drawn
-	accLoss          float64 // since the last curve point
-	accN             int
 	images           int64
 	seconds          float64   // spent before this call (earlier segments of a resumed run)
 	start            time.Time // when this call began
-	curves           []Point
 	lastLR           float64
 
 	state State
@@ -193,18 +200,10 @@ func newRun(net Net, data Data, st Stepper, cfg Config, hooks []Hook) (*run, err
 	if err != nil {
 		return nil, err
 	}
-	evalN := cfg.EvalTrain
-	switch {
-	case evalN == 0:
-		evalN = min(DefaultEvalTrain, data.Train.N)
-	case evalN < 0:
-		evalN = 0
-	default:
-		evalN = min(evalN, data.Train.N)
-	}
+	hooks = withDefaults(cfg, hooks)
 	r := &run{
 		net: net, params: params, data: data, st: st, cfg: cfg, hooks: hooks,
-		batch: b, perEp: data.Train.N / b, evalN: evalN,
+		batch: b, perEp: data.Train.N / b,
 		dataPCG: seed.Stream(cfg.Seed, StreamDataOrder),
 		noise:   seed.Stream(cfg.Seed, StreamNoise),
 		x:       make([]float32, b*data.Train.Dim()),
@@ -212,6 +211,11 @@ func newRun(net Net, data Data, st Stepper, cfg Config, hooks []Hook) (*run, err
 		masks:   masks,
 	}
 	r.dataRNG, r.noiseRN = rand.New(r.dataPCG), rand.New(r.noise)
+	for _, h := range hooks {
+		if h.points != nil && r.points == nil {
+			r.points = h.points
+		}
+	}
 	return r, nil
 }
 
@@ -260,9 +264,29 @@ func (r *run) syncState() *State {
 	*s = State{
 		Net: r.net, Params: r.params, Epoch: r.epoch, Step: r.step,
 		StepInEpoch: r.pos / r.batch, StepsPerEpoch: r.perEp, Loss: s.Loss, LR: r.lastLR,
-		Images: r.images, Seconds: r.elapsed(), Curves: r.curves, run: r,
+		Images: r.images, Seconds: r.elapsed(), Curves: r.curves(), Eval: s.Eval, run: r,
 	}
 	return s
+}
+
+// curves are the Curves hook's points so far.
+func (r *run) curves() []Point {
+	if r.points == nil {
+		return nil
+	}
+	return r.points()
+}
+
+// each runs one phase of every hook, wrapping a hook's error with where it happened.
+func (r *run) each(ctx context.Context, phase func(Hook) func(context.Context, *State) error, where func() string) error {
+	for _, h := range r.hooks {
+		if f := phase(h); f != nil {
+			if err := f(ctx, r.syncState()); err != nil {
+				return fmt.Errorf("train: %s: %w", where(), err)
+			}
+		}
+	}
+	return nil
 }
 
 func (r *run) cancelled(ctx context.Context) error {
@@ -311,13 +335,9 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 			r.state.Loss = loss
 			lr := r.lr()
 			r.lastLR = lr
-			s := r.syncState()
-			for _, h := range r.hooks {
-				if h.AfterGrad != nil {
-					if err := h.AfterGrad(ctx, s); err != nil {
-						return nil, fmt.Errorf("train: epoch %d step %d: %w", r.epoch+1, r.step, err)
-					}
-				}
+			at := func() string { return fmt.Sprintf("epoch %d step %d", r.epoch+1, r.step) }
+			if err := r.each(ctx, func(h Hook) func(context.Context, *State) error { return h.AfterGrad }, at); err != nil {
+				return nil, err
 			}
 			r.applyMasks(true)
 			info := StepInfo{Step: r.step, Epoch: r.epoch, LR: lr, N: d.Train.N, Batch: r.batch, Rand: r.noiseRN}
@@ -328,73 +348,31 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 			r.pos += r.batch
 			r.step++
 			r.images += int64(r.batch)
-			r.accLoss += loss
-			r.accN++
-			if k := r.cfg.CurvesEvery; k > 0 && r.step%k == 0 && r.pos+r.batch <= d.Train.N {
-				r.curves = append(r.curves, r.point(false))
-				r.accLoss, r.accN = 0, 0
-			}
-			s = r.syncState()
-			for _, h := range r.hooks {
-				if h.AfterStep != nil {
-					if err := h.AfterStep(ctx, s); err != nil {
-						return nil, fmt.Errorf("train: epoch %d step %d: %w", r.epoch+1, r.step, err)
-					}
-				}
+			if err := r.each(ctx, func(h Hook) func(context.Context, *State) error { return h.AfterStep }, at); err != nil {
+				return nil, err
 			}
 		}
-		p := r.point(true)
-		var err error
-		if r.evalN > 0 {
-			first := *d.Train.Slice(0, r.evalN)
-			if p.TrainLoss, p.TrainAcc, err = Evaluate(ctx, r.net, first, d.Scale, d.Offset, r.batch); err != nil {
-				return nil, r.evalErr(ctx, err)
+		r.state.Eval = Eval{}
+		if err := r.each(ctx, func(h Hook) func(context.Context, *State) error { return h.EpochEnd }, func() string {
+			return fmt.Sprintf("evaluating after epoch %d", r.epoch+1)
+		}); err != nil {
+			if ctx.Err() != nil {
+				// The epoch's steps are done but it is not: the checkpoint keeps the position at
+				// the epoch's end, so Resume runs only its EpochEnd hooks again.
+				return nil, r.cancelled(ctx)
 			}
-		}
-		if d.Val.N > 0 {
-			if p.ValLoss, p.ValAcc, err = Evaluate(ctx, r.net, d.Val, d.Scale, d.Offset, r.batch); err != nil {
-				return nil, r.evalErr(ctx, err)
-			}
+			return nil, err
 		}
 		r.epoch++
 		r.perm, r.pos = nil, 0
-		p.Epoch = float64(r.epoch)
-		r.curves = append(r.curves, p)
-		r.accLoss, r.accN = 0, 0
-		s := r.syncState()
-		for _, h := range r.hooks {
-			if h.AfterEpoch != nil {
-				if err := h.AfterEpoch(ctx, s); err != nil {
-					return nil, fmt.Errorf("train: after epoch %d: %w", r.epoch, err)
-				}
-			}
+		if err := r.each(ctx, func(h Hook) func(context.Context, *State) error { return h.AfterEpoch }, func() string {
+			return fmt.Sprintf("after epoch %d", r.epoch)
+		}); err != nil {
+			return nil, err
 		}
+		r.state.Eval = Eval{}
 	}
-	return &Result{Epochs: r.epoch, Steps: r.step, Images: r.images, Seconds: r.elapsed(), Curves: r.curves}, nil
-}
-
-// evalErr turns an evaluation cancelled by ctx into an interruption at the end of the epoch's
-// steps (checkpointed there); other errors pass through.
-func (r *run) evalErr(ctx context.Context, err error) error {
-	if ctx.Err() != nil {
-		// The epoch's steps are done but its point is not recorded: the checkpoint keeps the
-		// position at the epoch's end, so Resume re-runs only the evaluation.
-		return r.cancelled(ctx)
-	}
-	return fmt.Errorf("train: evaluating after epoch %d: %w", r.epoch+1, err)
-}
-
-func (r *run) point(evaluated bool) Point {
-	p := Point{
-		Epoch:     float64(r.epoch) + float64(r.pos/r.batch)/float64(r.perEp),
-		Step:      r.step,
-		LR:        r.lastLR,
-		Evaluated: evaluated,
-	}
-	if r.accN > 0 {
-		p.BatchLoss = r.accLoss / float64(r.accN)
-	}
-	return p
+	return &Result{Epochs: r.epoch, Steps: r.step, Images: r.images, Seconds: r.elapsed(), Curves: r.curves()}, nil
 }
 
 // resolveMasks turns Config.Masks into the indices each parameter holds at zero.

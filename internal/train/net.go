@@ -1,6 +1,9 @@
 package train
 
-import "github.com/uqnn/uqnn/fixtures"
+import (
+	"github.com/uqnn/uqnn/fixtures"
+	"github.com/uqnn/uqnn/internal/pixel"
+)
 
 // Param is one trainable tensor seen as flat slices. Value and Grad alias the network's own
 // storage: a Stepper writes Value in place, and Net.LossGrad overwrites Grad.
@@ -44,4 +47,18 @@ func fill(s Set, idx []int, scale, offset float32, x []float32, y []int) {
 		}
 		y[r] = int(s.Labels[i])
 	}
+}
+
+// MNISTData is the loop's data from MNIST's one split (fixtures.MNIST.Split): the first trainN
+// training-split images (≤ 0: all 55,000) and the first valN validation images (≤ 0: all 5,000),
+// mapped by pp.
+func MNISTData(m *fixtures.MNIST, trainN, valN int, pp pixel.Preprocess) (Data, error) {
+	tr, val, err := m.Split(trainN)
+	if err != nil {
+		return Data{}, err
+	}
+	if valN > 0 {
+		val = val.Slice(0, min(valN, val.N))
+	}
+	return Data{Train: *tr, Val: *val, Scale: pp.Scale, Offset: pp.Offset}, nil
 }

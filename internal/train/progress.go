@@ -12,7 +12,8 @@ import (
 const ProgressEvery = 100
 
 // Progress reports on w: a bar redrawn in place when tty (a terminal), plain lines otherwise
-// (every ProgressEvery steps and at each epoch end).
+// (every ProgressEvery steps and at each epoch end, with State.Eval's figures: install it after
+// EvalHook).
 func Progress(w io.Writer, tty bool, epochs int) Hook {
 	var lastT time.Time
 	var lastImages int64
@@ -55,7 +56,7 @@ func Progress(w io.Writer, tty bool, epochs int) Hook {
 			return nil
 		},
 		AfterEpoch: func(_ context.Context, s *State) error {
-			p := s.Curves[len(s.Curves)-1]
+			p := s.Eval
 			if tty {
 				fmt.Fprint(w, "\r\033[K")
 			}

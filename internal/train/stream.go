@@ -1,7 +1,0 @@
-package train
-
-// Stream names used by Loop; the streams come from internal/seed.
-const (
-	StreamDataOrder = "data order"
-	StreamNoise     = "noise"
-)
