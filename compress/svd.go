@@ -6,9 +6,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"strconv"
-	"sync"
 
-	"github.com/uqnn/uqnn/internal/kernels"
 	"github.com/uqnn/uqnn/internal/nn"
 	"github.com/uqnn/uqnn/internal/seed"
 	"github.com/uqnn/uqnn/internal/train"
@@ -321,35 +319,18 @@ func (s *svdState) hook() train.Hook {
 
 // step adds the KL gradient (scale·∂KL) of every weight and zeroes the weights whose log α
 // passed the threshold (and their gradients, so they stay at 0 up to the optimizer's
-// momentum, which the next step zeroes again). Chunks of the weights are spread over
-// goroutines; every element is independent, so the result does not depend on the split.
+// momentum, which the next step zeroes again). Spans of the weights run on all cores
+// (train.EachSpan); every element is independent, so the result does not depend on the split.
 func (s *svdState) step(ps []train.Param, scale float32) {
-	type chunk struct {
-		l      *svdLayer
-		lo, hi int
-	}
-	const size = 1 << 15
-	var chunks []chunk
-	for _, l := range s.layers {
+	thetas := make([]train.Param, len(s.layers))
+	for k, l := range s.layers {
 		l.gTheta, l.gLS = ps[l.iTheta].Grad, ps[l.iLS].Grad
-		for lo := 0; lo < len(l.theta); lo += size {
-			chunks = append(chunks, chunk{l, lo, min(lo+size, len(l.theta))})
-		}
+		thetas[k] = train.Param{Value: l.theta, Grad: l.gTheta}
 	}
-	workers := min(max(kernels.Threads(), 1), len(chunks))
-	var wg sync.WaitGroup
-	for w := range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for i := w; i < len(chunks); i += workers {
-				c := chunks[i]
-				l := c.l
-				klGradPrune(l.theta[c.lo:c.hi], l.ls[c.lo:c.hi], l.gTheta[c.lo:c.hi], l.gLS[c.lo:c.hi], scale, s.cfg.Threshold)
-			}
-		}()
-	}
-	wg.Wait()
+	train.EachSpan(train.Spans(thetas), func(sp train.Span) {
+		l := s.layers[sp.K]
+		klGradPrune(l.theta[sp.Lo:sp.Hi], l.ls[sp.Lo:sp.Hi], l.gTheta[sp.Lo:sp.Hi], l.gLS[sp.Lo:sp.Hi], scale, s.cfg.Threshold)
+	})
 }
 
 // prune sets θ to 0 where log α = log σ² − log θ² > threshold, i.e. θ² < exp(log σ² − threshold).
