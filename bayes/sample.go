@@ -250,8 +250,12 @@ func (c SampleConfig) MembersPerCycle() int {
 // schedule says in words how the resolved c steps, for the manifest.
 func (c SampleConfig) schedule() string {
 	if c.Cycles > 0 {
-		return fmt.Sprintf("cyclical: %d cycles of %d steps, h = %g·½(cos(π·mod(k−1, %d)/%d) + 1) at step k; the first %g of each cycle without noise, then sampling; %d member(s) per cycle, %d steps apart, the last at the cycle's end",
-			c.Cycles, c.CycleSteps, c.StepSize, c.CycleSteps, c.CycleSteps, c.ExploreFraction, c.MembersPerCycle(), c.Thin)
+		members := "one member per cycle, at its last step"
+		if r := c.MembersPerCycle(); r > 1 {
+			members = fmt.Sprintf("%d members per cycle, %d steps apart, the last at its last step", r, c.Thin)
+		}
+		return fmt.Sprintf("cyclical: %d cycles of %d steps, h = %g·½(cos(π·mod(k−1, %d)/%d) + 1) at step k; the first %g of each cycle without noise, then sampling; %s",
+			c.Cycles, c.CycleSteps, c.StepSize, c.CycleSteps, c.CycleSteps, c.ExploreFraction, members)
 	}
 	return fmt.Sprintf("constant h = %g; %d burn-in steps, then a member every %d steps", c.StepSize, c.Burnin, c.Thin)
 }
