@@ -22,6 +22,10 @@ import (
 // draws p ~ N(0, T)), then runs B-A-O-A of its own. The last step's closing B is never applied;
 // it would change only p, never θ.
 //
+// A step with StepInfo.Explore set (cyclical SG-MCMC's exploration stage) injects no noise:
+// the O step is p ← c·p (and a first step starts from p = 0), so B-A-O-A is heavy-ball
+// momentum descent on U with friction c per step.
+//
 // Scaling. The loop hands over g = ∇(mean minibatch loss) + prior term, an unbiased estimate of
 // ∇U(θ)/N with U the full-data negative log posterior and N = StepInfo.N. The force is
 // F = −∇U = −N·g, and the stationary density of the dynamics dθ = p dt,
@@ -98,6 +102,9 @@ func (o *BAOAB) Step(params []train.Param, s train.StepInfo) error {
 	}
 	c := math.Exp(-gamma * h)
 	sd := math.Sqrt(-math.Expm1(-2*gamma*h) * temp) // √((1 − c²)·T), accurate for small γh
+	if s.Explore {
+		sd, temp = 0, 0 // no noise: the first step starts at p = 0
+	}
 	// Per chunk (noise.go): its own generator from one seed of the noise stream per step, and
 	// its own partial sums of p² and θ·∇U, added in chunk order so the result is the same on
 	// any number of cores.

@@ -23,7 +23,12 @@
 // Sample is train.Fit with a sampler Stepper, train.L2Prior(1/(N·σ²)) as the prior, the source's
 // zero weights as masks, and a hook that writes member-NNN.onnx as each member is drawn and
 // keeps the member records and trace in its checkpointed state (so --resume continues to the
-// same bytes). An ensemble folder holds the members, manifest.json, trace.csv,
+// same bytes). By default each chain is cyclical SG-MCMC (Zhang et al., ICLR 2020): the loop's
+// Config.Schedule is train.Cyclical (a cosine step size restarted every cycle) and its
+// Config.Explore is train.CyclicalExplore, which sets StepInfo.Explore on the first β of each
+// cycle, where both samplers step as their optimizer (no noise); members are drawn at the end of
+// each cycle. SampleConfig.Cycles < 0 runs the constant-step chain (burn-in, thinning) instead.
+// An ensemble folder holds the members, manifest.json, trace.csv,
 // trace-chainC.png and ensemble.onnx.
 //
 // # Conventions

@@ -25,9 +25,9 @@ type Outputs struct {
 }
 
 // ensembleChunk is the batch ensemble.onnx is run with (the activations of every member are
-// live at once). The peak of a 100-member LeNet-5 ensemble is the model itself, held as IR,
-// as the re-encoded bytes and inside onnxruntime: 1.06 GB measured, against 0.29 GB for the
-// member files one session at a time.
+// live at once). The peak of a 100-member LeNet-5 ensemble is the model itself: held at once
+// as IR, as the re-encoded bytes and inside onnxruntime it came to 1.06 GB; one or two copies
+// at a time (runEnsembleGraph) keep it under 1 GiB, measured in the README.
 const ensembleChunk = 50
 
 // LoadEnsemble runs an ensemble on n images of raw 0..255 pixels (rows×cols each): path is an
@@ -145,7 +145,20 @@ func runEnsembleGraph(ctx context.Context, path string, ppSet bool, pp pixel.Pre
 		}
 		x[i] = v
 	}
-	outs, err := ort.RunModel(ctx, m, x, padded)
+	// Encoded, the IR goes (m and g are not used below) before onnxruntime reads the bytes,
+	// and the bytes go before it runs (ort.RunEncoded): at each moment two copies of the
+	// weights at most, not four.
+	dims, input := in[0].Dims(), in[0].Name
+	names := make([]string, len(g.Outputs))
+	for i, o := range g.Outputs {
+		names[i] = o.Name
+	}
+	data, err := m.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("bayes: %s: %w", path, err)
+	}
+	debug.FreeOSMemory()
+	outs, err := ort.RunEncoded(ctx, data, input, dims, names, x, padded)
 	if err != nil {
 		return nil, fmt.Errorf("bayes: %s: %w", path, err)
 	}

@@ -22,13 +22,21 @@ const ManifestFormat = "uqnn-ensemble-1"
 // Manifest describes an ensemble folder: the sampler and every hyperparameter, the seed, the
 // source model's hash, each member's chain, step and losses, and the diagnostics.
 type Manifest struct {
-	Format                string  `json:"format"`
-	Sampler               string  `json:"sampler"`
-	Members               int     `json:"members"`
-	Chains                int     `json:"chains"`
-	Burnin                int     `json:"burnin_steps"`
-	Thin                  int     `json:"thin_steps"`
-	StepSize              float64 `json:"step_size"`
+	Format   string  `json:"format"`
+	Sampler  string  `json:"sampler"`
+	Members  int     `json:"members"`
+	Chains   int     `json:"chains"`
+	Burnin   int     `json:"burnin_steps"`
+	Thin     int     `json:"thin_steps"`
+	StepSize float64 `json:"step_size"` // h; h0, each cycle's first, when cyclical
+	// Cyclical SG-MCMC (Zhang et al., ICLR 2020): Cycles of CycleSteps steps each, the step
+	// size h0·½(cos(π·mod(k−1, L)/L) + 1) at step k, the first ExploreFraction of each cycle
+	// without noise, MembersPerCycle members at each cycle's end. Cycles 0: a constant step.
+	Cycles                int     `json:"cycles"`
+	CycleSteps            int     `json:"cycle_steps,omitempty"`
+	ExploreFraction       float64 `json:"explore_fraction,omitempty"`
+	MembersPerCycle       int     `json:"members_per_cycle,omitempty"`
+	Schedule              string  `json:"schedule"`
 	Temperature           float64 `json:"temperature"`
 	TemperatureConvention string  `json:"temperature_convention"`
 	Friction              float64 `json:"friction,omitempty"` // BAOAB's γ; 0: DefaultFrictionStep/h
@@ -80,7 +88,8 @@ func finish(ctx context.Context, job *SampleJob, cfg SampleConfig, chains []*cha
 	d := job.Data
 	man := &Manifest{
 		Format: ManifestFormat, Sampler: cfg.Sampler, Members: cfg.Members, Chains: cfg.Chains, Burnin: cfg.Burnin, Thin: cfg.Thin,
-		StepSize: cfg.StepSize, Temperature: cfg.Temperature, TemperatureConvention: TemperatureConvention,
+		StepSize: cfg.StepSize, Cycles: cfg.Cycles, CycleSteps: cfg.CycleSteps, ExploreFraction: cfg.ExploreFraction,
+		MembersPerCycle: cfg.MembersPerCycle(), Schedule: cfg.schedule(), Temperature: cfg.Temperature, TemperatureConvention: TemperatureConvention,
 		Lambda: cfg.Lambda, Alpha: cfg.Alpha, WeightDecay: cfg.WeightDecay, Batch: cfg.Batch, Seed: cfg.Seed,
 		Masked: !cfg.NoMask, MaskedZeros: masked, Source: job.SourceFile, SourceSHA256: job.SourceSHA256,
 		Preprocess:  fmt.Sprintf("scale=%g,offset=%g", d.Scale, d.Offset),

@@ -93,8 +93,7 @@ func (h *memberHook) afterStep(ctx context.Context, s *train.State) error {
 		st.Trace = append(st.Trace, TraceRow{Chain: h.chain, Step: s.Step, Loss: st.AccLoss / n, Kinetic: st.AccKin / n, Configurational: st.AccConf / n})
 		st.AccLoss, st.AccKin, st.AccConf, st.AccN = 0, 0, 0, 0
 	}
-	after := s.Step - h.cfg.Burnin
-	if after <= 0 || after%h.cfg.Thin != 0 {
+	if !h.cfg.emits(s.Step) {
 		return nil
 	}
 	j := len(st.Members)

@@ -12,7 +12,7 @@ import (
 // Progress is a hook that prints a line on w every train.ProgressEvery steps of each chain of
 // the resolved cfg: the step, the mean minibatch loss since the last line and the throughput.
 func Progress(w io.Writer, cfg SampleConfig) train.Hook {
-	total := cfg.Burnin + cfg.Members/cfg.Chains*cfg.Thin
+	total := cfg.Steps()
 	var sum float64
 	var n int
 	var last time.Time

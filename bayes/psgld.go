@@ -15,7 +15,8 @@ import (
 //	G = 1/(λ + √V)
 //	θ ← θ − h·G·g + √(2·h·G·T/N)·ξ,   ξ ~ N(0, 1)
 //
-// where h is StepInfo.LR and N is StepInfo.N.
+// where h is StepInfo.LR and N is StepInfo.N. A step with StepInfo.Explore set (cyclical
+// SG-MCMC's exploration stage) adds no noise: it is the RMSprop step θ ← θ − h·G·g.
 //
 // Scaling. Preconditioned Langevin dynamics dθ = −G·∇U dt + √(2·T·G) dW has the stationary
 // density exp(−U/T) (G constant). Its Euler step of length δ is θ ← θ − δ·G·∇U + √(2δTG)·ξ;
@@ -113,7 +114,7 @@ func (o *PSGLD) Step(params []train.Param, s train.StepInfo) error {
 	// noise comes from one seed of the noise stream per step (noise.go).
 	h := float32(s.LR)
 	noise := float32(2 * s.LR * temp / float64(s.N)) // variance of the injected noise, times G
-	first := o.t == 0
+	first, explore := o.t == 0, s.Explore
 	a, b, lam := float32(alpha), float32(1-alpha), float32(lambda)
 	stepSeed := s.Rand.Uint64()
 	parallel(chunks(params), func(sp span) {
@@ -127,6 +128,10 @@ func (o *PSGLD) Step(params []train.Param, s train.StepInfo) error {
 			}
 			v[i] = vi
 			G := 1 / (lam + sqrt32(vi))
+			if explore {
+				val[i] -= h * G * g
+				continue
+			}
 			val[i] += -h*G*g + sqrt32(noise*G)*float32(r.normal())
 		}
 	})

@@ -350,43 +350,48 @@ func TestSamplersResumeBitIdentical(t *testing.T) {
 		"pSGLD": func() train.Stepper { return &PSGLD{Temperature: 0.5} },
 		"BAOAB": func() train.Stepper { return &BAOAB{Friction: 3} },
 	} {
-		t.Run(name, func(t *testing.T) {
-			h := map[string]float64{"pSGLD": 5e-4, "BAOAB": 0.02}[name]
-			// Minibatches of 64 over 256 points: 4 steps an epoch, so interruptions fall inside
-			// epochs and at their ends.
-			cfg := train.Config{Epochs: 5, Batch: 64, LR: h, Seed: 9, EvalTrain: -1, Schedule: train.Cosine(0.1),
-				Checkpoint: filepath.Join(t.TempDir(), "ck")}
-			ref := newLinReg()
-			if _, err := train.Loop(context.Background(), ref, regData(), mk(), cfg, priorHook()); err != nil {
-				t.Fatal(err)
-			}
-			for _, stop := range []int{1, 2, 4, 7, 16, 19} {
-				ctx, cancel := context.WithCancel(context.Background())
-				stopAt := train.Hook{AfterStep: func(_ context.Context, s *train.State) error {
-					if s.Step == stop {
-						cancel()
-					}
-					return nil
-				}}
-				if _, err := train.Loop(ctx, newLinReg(), regData(), mk(), cfg, priorHook(), stopAt); !errors.Is(err, context.Canceled) {
-					t.Fatalf("stop at %d: err = %v; want context.Canceled", stop, err)
+		for _, cyclical := range []bool{false, true} {
+			t.Run(fmt.Sprintf("%s/cyclical=%v", name, cyclical), func(t *testing.T) {
+				h := map[string]float64{"pSGLD": 5e-4, "BAOAB": 0.02}[name]
+				// Minibatches of 64 over 256 points: 4 steps an epoch, so interruptions fall inside
+				// epochs and at their ends (and, cyclical, in both stages of cycles of 6 steps).
+				cfg := train.Config{Epochs: 5, Batch: 64, LR: h, Seed: 9, EvalTrain: -1, Schedule: train.Cosine(0.1),
+					Checkpoint: filepath.Join(t.TempDir(), "ck")}
+				if cyclical {
+					cfg.Schedule, cfg.Explore = train.Cyclical(6), train.CyclicalExplore(6, 0.5)
 				}
-				cancel()
-				got := newLinReg()
-				if _, err := train.Resume(context.Background(), got, regData(), mk(), cfg, cfg.Checkpoint, priorHook()); err != nil {
+				ref := newLinReg()
+				if _, err := train.Loop(context.Background(), ref, regData(), mk(), cfg, priorHook()); err != nil {
 					t.Fatal(err)
 				}
-				for j := range got.w {
-					if math.Float32bits(got.w[j]) != math.Float32bits(ref.w[j]) {
-						t.Fatalf("stop at step %d: resumed w = %v; uninterrupted %v", stop, got.w, ref.w)
+				for _, stop := range []int{1, 2, 4, 7, 16, 19} {
+					ctx, cancel := context.WithCancel(context.Background())
+					stopAt := train.Hook{AfterStep: func(_ context.Context, s *train.State) error {
+						if s.Step == stop {
+							cancel()
+						}
+						return nil
+					}}
+					if _, err := train.Loop(ctx, newLinReg(), regData(), mk(), cfg, priorHook(), stopAt); !errors.Is(err, context.Canceled) {
+						t.Fatalf("stop at %d: err = %v; want context.Canceled", stop, err)
+					}
+					cancel()
+					got := newLinReg()
+					if _, err := train.Resume(context.Background(), got, regData(), mk(), cfg, cfg.Checkpoint, priorHook()); err != nil {
+						t.Fatal(err)
+					}
+					for j := range got.w {
+						if math.Float32bits(got.w[j]) != math.Float32bits(ref.w[j]) {
+							t.Fatalf("stop at step %d: resumed w = %v; uninterrupted %v", stop, got.w, ref.w)
+						}
 					}
 				}
-			}
-			// The uninterrupted run moved (the comparison above is not between two untouched nets).
-			if ref.w[0] == 0 && ref.w[1] == 0 {
-				t.Fatal("the reference run left the parameters at zero")
-			}
-		})
+				// The uninterrupted run moved (the comparison above is not between two untouched nets).
+				if ref.w[0] == 0 && ref.w[1] == 0 {
+					t.Fatal("the reference run left the parameters at zero")
+				}
+			})
+		}
 	}
 }
 

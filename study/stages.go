@@ -187,7 +187,8 @@ func sampleRunner(sampler string) func(ctx context.Context, e *Env, w *Work) err
 			Source: src, SourceFile: filepath.Join(netDir, ModelFile), SourceSHA256: sha,
 			Data: train.Data{Train: *d.Train, Val: *d.Val, Scale: pp.Scale, Offset: pp.Offset},
 			Test: *d.Test, Dir: dir,
-			Config: bayes.SampleConfig{Sampler: sampler, Members: c.Members, Burnin: burnin, Thin: c.Thin,
+			// The study configures a constant-step chain (burn-in, thinning), not the cyclical default.
+			Config: bayes.SampleConfig{Sampler: sampler, Members: c.Members, Burnin: burnin, Thin: c.Thin, Cycles: -1,
 				StepSize: c.StepSize, Temperature: c.Temperature, WeightDecay: e.Config.Train.WeightDecay,
 				Batch: e.Config.Train.Batch, Seed: w.Seed, Resume: statErr == nil},
 		})

@@ -52,8 +52,17 @@ func smallSample(out string) sampleOptions {
 	return sampleOptions{
 		cfg: bayes.SampleConfig{Sampler: bayes.SamplerPSGLD, Members: 4, Thin: 3, Temperature: 1, Lambda: bayes.DefaultPSGLDLambda,
 			Alpha: bayes.DefaultAlpha, WeightDecay: bayes.DefaultWeightDecay, Chains: 1, Batch: 32, Seed: 5, StepSize: 1e-4},
-		burnin: 4, out: out, json: true, trainN: 320, valN: 96, testN: 200,
+		burnin: 4, cycles: -1, out: out, json: true, trainN: 320, valN: 96, testN: 200,
 	}
+}
+
+// cyclicalSample is smallSample as a cyclical chain: per chain 2 cycles of 6 steps (β 0.5),
+// 2 members per cycle 2 steps apart, at steps 4, 6, 10 and 12.
+func cyclicalSample(out string) sampleOptions {
+	o := smallSample(out)
+	o.burnin, o.cycles, o.exploreFraction = 0, 2, 0.5
+	o.cfg.CycleSteps, o.cfg.Thin = 6, 2
+	return o
 }
 
 func runSampleJSON(t *testing.T, src string, o sampleOptions) (*bayes.Manifest, error) {
@@ -206,9 +215,13 @@ func TestSampleResumeSameBytes(t *testing.T) {
 	testenv.MNIST(t)
 	dir := t.TempDir()
 	src := sampleSource(t, dir, false)
-	for _, sampler := range []string{bayes.SamplerPSGLD, bayes.SamplerBAOAB} {
-		t.Run(sampler, func(t *testing.T) {
-			o := smallSample(filepath.Join(dir, sampler+"-whole"))
+	for _, name := range []string{bayes.SamplerPSGLD, bayes.SamplerBAOAB, "cyclical-" + bayes.SamplerPSGLD, "cyclical-" + bayes.SamplerBAOAB} {
+		t.Run(name, func(t *testing.T) {
+			sampler, cyclical := strings.CutPrefix(name, "cyclical-")
+			o := smallSample(filepath.Join(dir, name+"-whole"))
+			if cyclical {
+				o = cyclicalSample(o.out)
+			}
 			o.cfg.Sampler = sampler
 			o.cfg.Chains, o.cfg.Members = 2, 8
 			if sampler == bayes.SamplerBAOAB {
@@ -222,7 +235,19 @@ func TestSampleResumeSameBytes(t *testing.T) {
 				t.Errorf("two chains: no R-hat or ESS in the manifest")
 			}
 			// Interrupted after the second chain's first member, then resumed.
-			o.out = filepath.Join(dir, sampler+"-resumed")
+			if cyclical {
+				want := []int{4, 6, 10, 12, 4, 6, 10, 12}
+				for j, r := range whole.MemberList {
+					if r.Step != want[j] {
+						t.Errorf("cyclical: member %d at step %d; want %d", j, r.Step, want[j])
+					}
+				}
+				if whole.Cycles != 2 || whole.CycleSteps != 6 || whole.ExploreFraction != 0.5 || whole.MembersPerCycle != 2 || whole.Burnin != 0 {
+					t.Errorf("cyclical manifest: cycles %d, cycle steps %d, β %g, %d per cycle, burn-in %d; want 2, 6, 0.5, 2, 0",
+						whole.Cycles, whole.CycleSteps, whole.ExploreFraction, whole.MembersPerCycle, whole.Burnin)
+				}
+			}
+			o.out = filepath.Join(dir, name+"-resumed")
 			ctx, cancel := context.WithCancel(context.Background())
 			chainsSeen := 0
 			o.hooks = []train.Hook{{AfterStep: func(_ context.Context, s *train.State) error {
@@ -251,7 +276,7 @@ func TestSampleResumeSameBytes(t *testing.T) {
 				files = append(files, bayes.MemberFile(j))
 			}
 			for _, f := range files {
-				a, _ := os.ReadFile(filepath.Join(dir, sampler+"-whole", f))
+				a, _ := os.ReadFile(filepath.Join(dir, name+"-whole", f))
 				b, err := os.ReadFile(filepath.Join(o.out, f))
 				if err != nil || !bytes.Equal(a, b) {
 					t.Errorf("%s differs after the resume (err %v)", f, err)
@@ -327,12 +352,18 @@ func TestSampleUsageErrors(t *testing.T) {
 		{"bad sampler", []string{"sample", model, "-o", out, "--sampler", "hmc"}, "--sampler"},
 		{"zero members", []string{"sample", model, "-o", out, "--members", "0"}, "--members"},
 		{"members not a multiple of chains", []string{"sample", model, "-o", out, "--members", "5", "--chains", "2"}, "--chains"},
-		{"zero thin", []string{"sample", model, "-o", out, "--thin", "0"}, "--thin"},
+		{"negative thin", []string{"sample", model, "-o", out, "--thin", "-1"}, "--thin"},
 		{"negative step", []string{"sample", model, "-o", out, "--step-size", "-1"}, "--step-size"},
 		{"zero temperature", []string{"sample", model, "-o", out, "--temperature", "0"}, "--temperature"},
 		{"friction for psgld", []string{"sample", model, "-o", out, "--friction", "1"}, "--friction"},
 		{"lambda for baoab", []string{"sample", model, "-o", out, "--sampler", "baoab", "--lambda", "0.1"}, "--lambda"},
 		{"negative burnin", []string{"sample", model, "-o", out, "--burnin", "-3"}, "--burnin"},
+		{"negative cycles", []string{"sample", model, "-o", out, "--cycles", "-1"}, "--cycles"},
+		{"burnin in a cyclical chain", []string{"sample", model, "-o", out, "--burnin", "50"}, "--burnin"},
+		{"members not a multiple of cycles", []string{"sample", model, "-o", out, "--members", "30", "--cycles", "20"}, "--cycles"},
+		{"explore fraction 1", []string{"sample", model, "-o", out, "--explore-fraction", "1"}, "--explore-fraction"},
+		{"members reach into exploration", []string{"sample", model, "-o", out, "--members", "100", "--cycles", "10", "--thin", "100"}, "exploration"},
+		{"cycle steps without cycles", []string{"sample", model, "-o", out, "--cycles", "0", "--cycle-steps", "100"}, "--cycle-steps"},
 		{"folder not empty", []string{"sample", model, "-o", full}, "not empty"},
 		{"resume nothing", []string{"sample", model, "-o", out, "--resume"}, "--resume"},
 		{"bad flag", []string{"sample", model, "-o", out, "--members", "x"}, "--members"},

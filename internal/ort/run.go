@@ -3,6 +3,7 @@ package ort
 import (
 	"context"
 	"fmt"
+	"runtime/debug"
 
 	"github.com/uqnn/uqnn/onnxio"
 	ortgo "github.com/yalue/onnxruntime_go"
@@ -19,10 +20,31 @@ func RunModel(ctx context.Context, m *onnxio.Model, x []float32, n int) ([][]flo
 		return nil, fmt.Errorf("ort: run: model has %d data inputs; want one of known shape: %w", len(ins), onnxio.ErrUnsupported)
 	}
 	dims := ins[0].Dims()
+	data, err := m.Encode()
+	if err != nil {
+		return nil, fmt.Errorf("ort: run: %w", err)
+	}
+	names := make([]string, len(m.Graph.Outputs))
+	for i, o := range m.Graph.Outputs {
+		names[i] = o.Name
+	}
+	return RunEncoded(ctx, data, ins[0].Name, dims, names, x, n)
+}
+
+// RunEncoded is RunModel on a model already encoded (Model.Encode), with its data input's name
+// and dimensions (batch first; a positive batch is fixed) and the outputs to return. It keeps
+// no reference to data once onnxruntime has read it, and, for a model of 64 MiB or more,
+// returns the freed memory to the system before the first run: a caller that drops its own
+// references to the model and the bytes (a large ensemble.onnx) then holds only onnxruntime's
+// copy while it runs.
+func RunEncoded(ctx context.Context, data []byte, input string, dims []int64, outputs []string, x []float32, n int) ([][]float32, error) {
+	if len(dims) == 0 {
+		return nil, fmt.Errorf("ort: run: input %q has no dimensions: %w", input, onnxio.ErrUnsupported)
+	}
 	per := int64(1)
 	for _, d := range dims[1:] {
 		if d < 0 {
-			return nil, fmt.Errorf("ort: run: input %q has shape %v; want static dimensions after the batch: %w", ins[0].Name, dims, onnxio.ErrUnsupported)
+			return nil, fmt.Errorf("ort: run: input %q has shape %v; want static dimensions after the batch: %w", input, dims, onnxio.ErrUnsupported)
 		}
 		per *= d
 	}
@@ -33,17 +55,10 @@ func RunModel(ctx context.Context, m *onnxio.Model, x []float32, n int) ([][]flo
 	if dims[0] > 0 {
 		chunk = int(dims[0])
 		if n%chunk != 0 {
-			return nil, fmt.Errorf("ort: run: model %q has a fixed batch of %d; %d inputs is not a multiple", m.Graph.Name, chunk, n)
+			return nil, fmt.Errorf("ort: run: the model has a fixed batch of %d; %d inputs is not a multiple", chunk, n)
 		}
 	}
-	data, err := m.Encode()
-	if err != nil {
-		return nil, fmt.Errorf("ort: run: %w", err)
-	}
-	names := make([]string, len(m.Graph.Outputs))
-	for i, o := range m.Graph.Outputs {
-		names[i] = o.Name
-	}
+	names := outputs
 	so, err := ortgo.NewSessionOptions()
 	if err != nil {
 		return nil, fmt.Errorf("ort: session options: %w", err)
@@ -52,11 +67,14 @@ func RunModel(ctx context.Context, m *onnxio.Model, x []float32, n int) ([][]flo
 	if err := so.SetIntraOpNumThreads(1); err != nil {
 		return nil, fmt.Errorf("ort: threads: %w", err)
 	}
-	sess, err := ortgo.NewDynamicAdvancedSessionWithONNXData(data, []string{ins[0].Name}, names, so)
+	sess, err := ortgo.NewDynamicAdvancedSessionWithONNXData(data, []string{input}, names, so)
 	if err != nil {
 		return nil, fmt.Errorf("ort: run: onnxruntime cannot start a session: %v: %w", err, onnxio.ErrInvalidModel)
 	}
 	defer sess.Destroy()
+	if len(data) >= 64<<20 {
+		debug.FreeOSMemory() // data is dead here (its last use was above)
+	}
 	outs := make([][]float32, len(names))
 	for start := 0; start < n; start += chunk {
 		if err := ctx.Err(); err != nil {

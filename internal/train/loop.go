@@ -19,7 +19,11 @@ type Config struct {
 	Batch    int      // minibatch size; 0 means DefaultBatch
 	LR       float64  // base learning rate; must be > 0
 	Schedule Schedule // LR multiplier per step; nil means constant
-	Seed     uint64   // seeds the "data order" and "noise" streams
+	// Explore, when set, marks the steps (0-based, of Epochs·steps per epoch) that a sampler
+	// takes as its optimizer, without noise (StepInfo.Explore): cyclical SG-MCMC's exploration
+	// stage (CyclicalExplore). Optimizers ignore it. Nil marks none.
+	Explore func(step, total int) bool
+	Seed    uint64 // seeds the "data order" and "noise" streams
 	// CurvesEvery and EvalTrain configure the default hooks (DefaultHooks) that Loop and
 	// Resume install when the caller passes neither an EvalHook nor a CurvesHook of its own:
 	// CurvesEvery is CurvesHook's every (0: points at epoch ends only), EvalTrain is
@@ -341,6 +345,9 @@ func (r *run) run(ctx context.Context) (*Result, error) {
 			}
 			r.applyMasks(true)
 			info := StepInfo{Step: r.step, Epoch: r.epoch, LR: lr, N: d.Train.N, Batch: r.batch, Rand: r.noiseRN}
+			if r.cfg.Explore != nil {
+				info.Explore = r.cfg.Explore(r.step, r.cfg.Epochs*r.perEp)
+			}
 			if err := r.st.Step(r.params, info); err != nil {
 				return nil, fmt.Errorf("train: epoch %d step %d: %w", r.epoch+1, r.step, err)
 			}

@@ -26,3 +26,34 @@ func StepDecay(every int, gamma float64) Schedule {
 		return math.Pow(gamma, float64(step/every))
 	}
 }
+
+// Cyclical is the cosine step-size schedule of cyclical SG-MCMC (Zhang, Li, Zhang, Chen &
+// Wilson, ICLR 2020, eq. 1) with cycles of length steps: for the 1-based step k,
+//
+//	α_k = ½·(cos(π·mod(k−1, L)/L) + 1),   L = length = ⌈K/M⌉ for K steps in M cycles,
+//
+// so each cycle starts at the full rate and decays to nearly 0 at its last step. The run's
+// total is not used: the cycles are fixed in steps, and a run that stops early (a sampling
+// chain ends at its last member) sees the same rates.
+func Cyclical(length int) Schedule {
+	return func(step, _ int) float64 {
+		if length <= 1 {
+			return 1
+		}
+		r := float64(step%length) / float64(length)
+		return 0.5 * (math.Cos(math.Pi*r) + 1)
+	}
+}
+
+// CyclicalExplore marks the exploration stage of Cyclical(length): the steps whose position in
+// their cycle, mod(k−1, L)/L for the 1-based step k, is below fraction (the paper's β). A
+// sampler injects no noise there and runs as its optimizer; the rest of each cycle is the
+// sampling stage.
+func CyclicalExplore(length int, fraction float64) func(step, total int) bool {
+	return func(step, _ int) bool {
+		if length <= 0 {
+			return false
+		}
+		return float64(step%length)/float64(length) < fraction
+	}
+}

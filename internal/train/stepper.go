@@ -16,6 +16,9 @@ type StepInfo struct {
 	N     int        // training set size, for samplers that scale the minibatch likelihood
 	Batch int        // minibatch size
 	Rand  *rand.Rand // the "noise" stream; checkpointed by Loop
+	// Explore asks a sampler for an optimizer step: no injected noise (Config.Explore,
+	// cyclical SG-MCMC's exploration stage). Optimizers ignore it.
+	Explore bool
 }
 
 // Stepper moves the parameters given their minibatch gradients. It owns its state (momenta,
