@@ -1,48 +1,65 @@
 package compress
 
-// # The .uqz archive, version 1
+// # The .uqz archive, version 2
 //
 // Archive writes, and Unarchive reads, a pruned and weight-shared model as Deep Compression
 // stores it (Han et al. ICLR 2016, §2 and §4): per coded tensor, the positions of its non-zeros
 // as relative indices and its codebook indices, each stream Huffman-coded with its own
-// canonical code; everything else of the model lossless in a deflated ONNX protobuf.
+// canonical code; the other float32 initializers (biases) by byte planes; everything else of
+// the model lossless in a deflated ONNX protobuf. (Version 1 named each coded tensor, wrote its
+// codebook raw and its code tables two bytes a symbol, and kept biases in the model section.)
 //
 // All integers are little-endian; "uvarint" is the unsigned LEB128 varint of Go's
 // encoding/binary (at most 10 bytes). The file is:
 //
 //	offset size  field
 //	0      8     magic 0x89 'U' 'Q' 'Z' 0x0D 0x0A 0x1A 0x0A
-//	8      2     version: 1
+//	8      2     version: 2
 //	10     2     header size: 48
 //	12     4     CRC-32C (Castagnoli) of the whole file, computed with these 4 bytes zero
 //	16     8     file size in bytes (the whole file, header included)
-//	24     4     T: number of coded tensors
+//	24     4     T: number of records
 //	28     4     reserved: 0
 //	32     8     S: size of the model section in bytes
 //	40     8     U: size of the model section once inflated (≤ 1032·S + 64, ≤ 2 GiB)
 //	48     S     model section: raw DEFLATE (RFC 1951) of the ONNX ModelProto in which every
-//	             coded initializer keeps its name, type and other fields but has dims [0] and
-//	             no data
-//	48+S   …     T coded tensors, back to back, then end of file (nothing may follow)
+//	             initializer a record restores keeps its name, type and other fields but has
+//	             dims [0] and no data (a placeholder)
+//	48+S   …     T records, back to back, then end of file (nothing may follow)
 //
-// A coded tensor is:
+// A record is:
 //
-//	uvarint   name length L (≥ 1), then L bytes: the initializer's name, which the model
-//	          section must hold with dims [0] and this data type, once
-//	1 byte    data type, ONNX's numbering: 1 float32, 2 uint8, 3 int8, 4 uint16, 5 int16
+//	1 byte    kind: 1 coded tensor, 2 byte planes
+//	uvarint   the initializer's index in the model section's initializer list; it must be a
+//	          placeholder, restored by one record only; its data type is the tensor's
 //	uvarint   rank R (≤ 8), then R uvarints: the dims; N, their product, ≤ 2^31
+//
+// then for a coded tensor (data type float32, uint8, int8, uint16 or int16):
+//
 //	uvarint   K, the codebook size, 1 ≤ K ≤ 256
-//	K values  the codebook: the tensor's distinct non-zero values (by bit pattern; −0.0 is
-//	          non-zero) in increasing order of bit pattern, each in the type's little-endian
-//	          raw layout (4, 1, 1, 2 or 2 bytes)
+//	K uvarints the codebook: the tensor's distinct non-zero values (by bit pattern; −0.0 is
+//	          non-zero) in increasing order of bit pattern, the first as its pattern, each next
+//	          as its pattern minus the previous one minus 1; all patterns below 2^(8·size)
 //	1 byte    p, the relative-index width in bits, 1 ≤ p ≤ 12
 //	uvarint   E, the number of entries (≤ 8 × the bytes left in the file)
-//	table     the run code: uvarint n (≤ 2^p), then n pairs (uvarint gap, 1 byte length): the
-//	          used symbols in increasing order, each the previous plus 1 plus gap (the first:
-//	          gap), with its code length 1…24
-//	table     the value code, the same way over the alphabet 0…K
+//	table     the run code over the alphabet 0…2^p − 1
 //	uvarint   size of the run stream in bytes, then the stream
+//	table     the value code over the alphabet 0…K
 //	uvarint   size of the value stream in bytes, then the stream
+//
+// and for byte planes (data type float32):
+//
+//	table     the code of the top bytes (bits 24–31 of each element: sign and 7 exponent bits),
+//	          alphabet 0…255
+//	uvarint   size of the top-byte stream in bytes, then the stream: the N top bytes
+//	3·N bytes each element's low three bytes (bits 0–7, 8–15, 16–23), element after element
+//
+// A table is: uvarint n, the number of used symbols (1 ≤ n ≤ the alphabet); uvarint B; B bytes
+// of bits, most significant first, holding per used symbol in increasing order two order-0
+// Exp-Golomb codes (v ≥ 0 as ⌊log2(v+1)⌋ zero bits, then v+1 in binary): the symbol minus the
+// previous used symbol minus 1 (the first: the symbol), then its code length minus the previous
+// one (the first: minus 0), zigzag-mapped (0, −1, 1, −2 … → 0, 1, 2, 3 …); each length is 1…24;
+// B is exactly the bytes those bits need, the last padded with zero bits.
 //
 // The tensor, read in row-major order, is a sequence of E entries. Entry i is a run r_i
 // (0 ≤ r_i < 2^p) and a value symbol v_i (0 ≤ v_i ≤ K): r_i zeros, then the element
@@ -59,7 +76,8 @@ package compress
 // version, header size, file size (a truncated or extended file), checksum, every declared
 // size against the bytes left, the inflated model size, each table and every code, and that
 // the runs cover exactly N elements; any failure is an error wrapping onnxio.ErrInvalidModel.
-// Writing is deterministic: the same model gives the same bytes.
+// Writing is deterministic: the same model gives the same bytes. The ledger of an archive,
+// written or read, carries its entropy floor (floor.go).
 
 import (
 	"bytes"
@@ -77,7 +95,7 @@ import (
 )
 
 // ArchiveVersion is the version of the .uqz format Archive writes and Unarchive reads.
-const ArchiveVersion = 1
+const ArchiveVersion = 2
 
 // ArchiveMagic starts every .uqz file.
 const ArchiveMagic = "\x89UQZ\r\n\x1a\n"
@@ -98,75 +116,6 @@ var crcTable = crc32.MakeTable(crc32.Castagnoli)
 
 // IsArchive reports whether data starts with the .uqz magic.
 func IsArchive(data []byte) bool { return bytes.HasPrefix(data, []byte(ArchiveMagic)) }
-
-// ArchiveTensor is one row of an ArchiveLedger: a coded tensor with Deep Compression's
-// accounting (Han et al. 2016, Table 1: P pruning, Q quantization, H Huffman coding). Bits are
-// per non-zero weight.
-type ArchiveTensor struct {
-	Name    string  `json:"name"`
-	DType   string  `json:"dtype"`
-	Shape   []int64 `json:"shape"`
-	Params  int64   `json:"params"`
-	NonZero int64   `json:"nonzero"`
-	Kept    float64 `json:"kept"`
-	// Codebook is K, the number of distinct non-zero values.
-	Codebook int `json:"codebook"`
-	// RunBits is p, the relative-index width; Entries counts the entries, Fillers those
-	// that stand for a zero (gap bridges and the trailing zeros).
-	RunBits int   `json:"run_bits"`
-	Entries int64 `json:"entries"`
-	Fillers int64 `json:"fillers"`
-	// WeightBitsPQ is the fixed width of a codebook index, ⌈log2(K+1)⌉ (K values and the
-	// filler zero); WeightBitsPQH the value stream's bits per non-zero after Huffman coding.
-	// IndexBitsPQ is p·Entries/NonZero (fixed-width relative indices, fillers included);
-	// IndexBitsPQH the run stream's bits per non-zero.
-	WeightBitsPQ  float64 `json:"weight_bits_pq"`
-	WeightBitsPQH float64 `json:"weight_bits_pqh"`
-	IndexBitsPQ   float64 `json:"index_bits_pq"`
-	IndexBitsPQH  float64 `json:"index_bits_pqh"`
-	// Bytes is the size of the tensor's record in the archive; Ratio is the raw tensor's
-	// size (N × element size) over Bytes.
-	Bytes int64   `json:"bytes"`
-	Ratio float64 `json:"ratio"`
-}
-
-// ArchiveLedger accounts for an archive: one row per coded tensor, the model section, and the
-// whole file against the ONNX encoding of the model it holds.
-type ArchiveLedger struct {
-	Version      int             `json:"version"`
-	Tensors      []ArchiveTensor `json:"tensors"`
-	Params       int64           `json:"params"`
-	NonZero      int64           `json:"nonzero"`
-	ModelBytes   int64           `json:"model_bytes"`   // the deflated model section
-	ArchiveBytes int64           `json:"archive_bytes"` // the whole file
-	ONNXBytes    int64           `json:"onnx_bytes"`    // the model's ONNX encoding (Unarchive: to within each coded tensor's few length bytes)
-	Ratio        float64         `json:"ratio"`         // ONNXBytes / ArchiveBytes
-	// SourceBytes is the caller's: the size of the model compression started from (the
-	// float32 ONNX file), shown with its ratio when set.
-	SourceBytes int64 `json:"source_bytes,omitempty"`
-}
-
-// WriteTable writes the ledger as an aligned text table.
-func (l *ArchiveLedger) WriteTable(w io.Writer) error {
-	var b bytes.Buffer
-	fmt.Fprintf(&b, "%-24s %16s %8s %6s %4s %6s %6s %6s %6s %8s %7s\n", "TENSOR", "SHAPE", "PARAMS", "KEPT", "K",
-		"W P+Q", "P+Q+H", "I P+Q", "P+Q+H", "BYTES", "RATIO")
-	for _, t := range l.Tensors {
-		fmt.Fprintf(&b, "%-24s %16s %8d %5.1f%% %4d %6.2f %6.2f %6.2f %6.2f %8d %6.1f×\n", t.Name, fmt.Sprint(t.Shape), t.Params,
-			100*t.Kept, t.Codebook, t.WeightBitsPQ, t.WeightBitsPQH, t.IndexBitsPQ, t.IndexBitsPQH, t.Bytes, t.Ratio)
-	}
-	kept := 0.0
-	if l.Params > 0 {
-		kept = float64(l.NonZero) / float64(l.Params)
-	}
-	fmt.Fprintf(&b, "coded tensors: %d params, %.1f%% kept; model section %d bytes (deflated)\n", l.Params, 100*kept, l.ModelBytes)
-	fmt.Fprintf(&b, "archive %d bytes (format version %d); ONNX encoding %d bytes: %.1f× smaller\n", l.ArchiveBytes, l.Version, l.ONNXBytes, l.Ratio)
-	if l.SourceBytes > 0 {
-		fmt.Fprintf(&b, "source model %d bytes: %.1f× smaller\n", l.SourceBytes, float64(l.SourceBytes)/float64(max(l.ArchiveBytes, 1)))
-	}
-	_, err := w.Write(b.Bytes())
-	return err
-}
 
 // elemSize is the raw size of the data types the archive codes, 0 for others.
 func elemSize(d onnxio.DataType) int {
@@ -276,6 +225,7 @@ func relativeIndex(syms []int, p int) (runs, vals []int) {
 // codedStream is one Huffman-coded stream with its table.
 type codedStream struct {
 	lengths []uint8
+	table   []byte // the table as written
 	data    []byte
 	bits    int64
 }
@@ -287,34 +237,73 @@ func codeStream(syms []int, alphabet int) codedStream {
 	}
 	ls := huffmanLengths(freq, maxCodeLen)
 	data, n := huffEncode(syms, ls)
-	return codedStream{lengths: ls, data: data, bits: n}
+	return codedStream{lengths: ls, table: appendTable(nil, ls), data: data, bits: n}
 }
 
+// appendTable writes a code table: the number of used symbols, the size of the bit-packed
+// part, then per used symbol in increasing order the Exp-Golomb codes of its distance from
+// the previous one and of its length's change from the previous length.
 func appendTable(b []byte, ls []uint8) []byte {
 	n := 0
-	for _, l := range ls {
-		if l > 0 {
-			n++
-		}
-	}
-	b = binary.AppendUvarint(b, uint64(n))
-	prev := -1
+	w := &bitWriter{}
+	prev, prevLen := -1, 0
 	for s, l := range ls {
 		if l > 0 {
-			b = binary.AppendUvarint(b, uint64(s-prev-1))
-			b = append(b, l)
-			prev = s
+			n++
+			w.writeExpGolomb(uint32(s - prev - 1))
+			w.writeExpGolomb(zigzag(int(l) - prevLen))
+			prev, prevLen = s, int(l)
 		}
+	}
+	packed := w.bytes()
+	b = binary.AppendUvarint(b, uint64(n))
+	b = binary.AppendUvarint(b, uint64(len(packed)))
+	return append(b, packed...)
+}
+
+// appendStream writes a stream's table, then its size and bytes.
+func appendStream(b []byte, s codedStream) []byte {
+	b = append(b, s.table...)
+	b = binary.AppendUvarint(b, uint64(len(s.data)))
+	return append(b, s.data...)
+}
+
+func (s codedStream) size() int {
+	return len(s.table) + len(binary.AppendUvarint(nil, uint64(len(s.data)))) + len(s.data)
+}
+
+// Record kinds.
+const (
+	recordCoded  = 1 // relative indices and codebook indices, Huffman-coded
+	recordPlanes = 2 // a float32 tensor by byte planes
+)
+
+// appendRecordHead writes a record's kind, initializer index and dims.
+func appendRecordHead(b []byte, kind byte, index int, dims []int64) []byte {
+	b = append(b, kind)
+	b = binary.AppendUvarint(b, uint64(index))
+	b = binary.AppendUvarint(b, uint64(len(dims)))
+	for _, d := range dims {
+		b = binary.AppendUvarint(b, uint64(d))
 	}
 	return b
 }
 
-func (s codedStream) size() int {
-	return len(appendTable(nil, s.lengths)) + len(binary.AppendUvarint(nil, uint64(len(s.data)))) + len(s.data)
+// appendCodebook writes the sorted distinct bit patterns: K, the first, then each next minus
+// the previous minus 1.
+func appendCodebook(b []byte, book []uint32) []byte {
+	b = binary.AppendUvarint(b, uint64(len(book)))
+	prev := int64(-1)
+	for _, v := range book {
+		b = binary.AppendUvarint(b, uint64(int64(v)-prev-1))
+		prev = int64(v)
+	}
+	return b
 }
 
-// encodeTensor writes c's record, choosing p (1…12) for the smallest record.
-func encodeTensor(c *codedTensor) ([]byte, ArchiveTensor) {
+// encodeTensor writes c's record as initializer index, choosing p (1…12) for the smallest
+// record.
+func encodeTensor(index int, c *codedTensor) ([]byte, ArchiveTensor) {
 	best := -1
 	var bestRuns, bestVals codedStream
 	var bestE, bestFill int64
@@ -328,36 +317,46 @@ func encodeTensor(c *codedTensor) ([]byte, ArchiveTensor) {
 		}
 	}
 	t := c.t
-	sz := elemSize(t.DType)
-	var b []byte
-	b = binary.AppendUvarint(b, uint64(len(t.Name)))
-	b = append(b, t.Name...)
-	b = append(b, byte(t.DType))
-	b = binary.AppendUvarint(b, uint64(len(t.Dims)))
-	for _, d := range t.Dims {
-		b = binary.AppendUvarint(b, uint64(d))
-	}
-	b = binary.AppendUvarint(b, uint64(len(c.book)))
-	for _, v := range c.book {
-		switch sz {
-		case 4:
-			b = binary.LittleEndian.AppendUint32(b, v)
-		case 2:
-			b = binary.LittleEndian.AppendUint16(b, uint16(v))
-		default:
-			b = append(b, byte(v))
-		}
-	}
+	b := appendRecordHead(nil, recordCoded, index, t.Dims)
+	bookStart := len(b)
+	b = appendCodebook(b, c.book)
+	bookBytes := int64(len(b) - bookStart)
 	b = append(b, byte(best))
 	b = binary.AppendUvarint(b, uint64(bestE))
-	b = appendTable(b, bestRuns.lengths)
-	b = appendTable(b, bestVals.lengths)
-	b = binary.AppendUvarint(b, uint64(len(bestRuns.data)))
-	b = append(b, bestRuns.data...)
-	b = binary.AppendUvarint(b, uint64(len(bestVals.data)))
-	b = append(b, bestVals.data...)
+	b = appendStream(b, bestRuns)
+	b = appendStream(b, bestVals)
 	row := tensorRow(t.Name, t.DType, t.Dims, len(c.book), best, bestE, bestFill, c.nzero, 8*int64(len(bestRuns.data)), 8*int64(len(bestVals.data)), int64(len(b)))
+	row.CodebookBytes = bookBytes
+	row.Floor = floorOf(c.syms, len(c.book), rowLen(t.Dims))
+	row.FloorBytes = row.Floor.Bits()/8 + float64(bookBytes)
 	return b, row
+}
+
+// rowLen is the elements per index of the first dimension.
+func rowLen(dims []int64) int {
+	if len(dims) == 0 || dims[0] <= 0 {
+		return 1
+	}
+	n := int64(1)
+	for _, d := range dims[1:] {
+		n *= d
+	}
+	return int(max(n, 1))
+}
+
+// encodePlanes writes a float32 tensor's record by byte planes: the top bytes (sign and seven
+// exponent bits) Huffman-coded, the low three bytes as they are.
+func encodePlanes(index int, t *onnxio.Tensor) []byte {
+	top := make([]int, len(t.Float32))
+	low := make([]byte, 0, 3*len(t.Float32))
+	for i, v := range t.Float32 {
+		u := math.Float32bits(v)
+		top[i] = int(u >> 24)
+		low = append(low, byte(u), byte(u>>8), byte(u>>16))
+	}
+	b := appendRecordHead(nil, recordPlanes, index, t.Dims)
+	b = appendStream(b, codeStream(top, 256))
+	return append(b, low...)
 }
 
 func tensorRow(name string, dt onnxio.DataType, dims []int64, k, p int, e, fill, nz, runBits, valBits, size int64) ArchiveTensor {
@@ -383,46 +382,57 @@ func tensorRow(name string, dt onnxio.DataType, dims []int64, k, p int, e, fill,
 	return r
 }
 
+// emptyTensor turns t into a placeholder: dims [0], no data, every other field kept.
+func emptyTensor(t *onnxio.Tensor) {
+	t.Dims = []int64{0}
+	t.Float32, t.Raw = nil, nil
+	if t.DType == onnxio.Float {
+		t.Float32 = []float32{}
+	} else {
+		t.Raw = []byte{}
+	}
+}
+
 // Archive writes m as a .uqz archive (the format above): every initializer of at least 64
 // elements of type float32, uint8, int8, uint16 or int16 holding between 1 and 256 distinct
 // non-zero values — the layers after Quantize, the int8 weights of Int8, the indices of Compact —
-// is coded with relative indices and Huffman codes when that is smaller than its raw bytes; the
-// rest of the model is kept losslessly.
+// is coded with relative indices and Huffman codes when that is smaller than its raw bytes;
+// every other float32 initializer (biases) by byte planes when that is smaller; the rest of
+// the model is kept losslessly in the deflated model section.
 // Unarchive gives back a model whose Encode is byte-identical to m's. m is unchanged.
 func Archive(m *onnxio.Model) ([]byte, *ArchiveLedger, error) {
 	skel := m.Clone()
-	var coded []*codedTensor
-	for _, t := range skel.Graph.Initializers {
-		if c := chooseTensor(t); c != nil {
-			coded = append(coded, c)
-		}
-	}
-	if len(coded) == 0 {
-		return nil, nil, fmt.Errorf("compress: archive: no initializer of ≥ %d elements has 1 to %d distinct non-zero values; quantize the model first (k-means or int8): %w", minCodedElements, maxCodebook, onnxio.ErrUnsupported)
-	}
 	onnxBytes, err := m.Encode()
 	if err != nil {
 		return nil, nil, fmt.Errorf("compress: archive: %w", err)
 	}
 	led := &ArchiveLedger{Version: ArchiveVersion, ONNXBytes: int64(len(onnxBytes))}
 	var records [][]byte
-	for _, c := range coded {
-		rec, row := encodeTensor(c)
-		if int64(len(rec)) >= c.t.NumElements()*int64(elemSize(c.t.DType)) {
-			continue // no smaller coded (a codebook, say): it stays in the model section
+	candidates := 0
+	for i, t := range skel.Graph.Initializers {
+		raw := t.NumElements() * int64(elemSize(t.DType))
+		if c := chooseTensor(t); c != nil {
+			candidates++
+			if rec, row := encodeTensor(i, c); int64(len(rec)) < raw {
+				records = append(records, rec)
+				led.Tensors = append(led.Tensors, row)
+				led.Params += row.Params
+				led.NonZero += row.NonZero
+				emptyTensor(t)
+				continue
+			} // else no smaller coded (a codebook, say)
 		}
-		records = append(records, rec)
-		led.Tensors = append(led.Tensors, row)
-		led.Params += row.Params
-		led.NonZero += row.NonZero
-		// Empty the initializer in the skeleton: dims [0], no data, every other field kept.
-		c.t.Dims = []int64{0}
-		c.t.Float32, c.t.Raw = nil, nil
-		if c.t.DType == onnxio.Float {
-			c.t.Float32 = []float32{}
-		} else {
-			c.t.Raw = []byte{}
+		if t.DType == onnxio.Float && t.NumElements() > 0 && t.NumElements() <= maxCodedElems && int64(len(t.Float32)) == t.NumElements() {
+			if rec := encodePlanes(i, t); int64(len(rec)) < raw {
+				records = append(records, rec)
+				led.PlaneTensors++
+				led.PlaneBytes += int64(len(rec))
+				emptyTensor(t)
+			}
 		}
+	}
+	if candidates == 0 {
+		return nil, nil, fmt.Errorf("compress: archive: no initializer of ≥ %d elements has 1 to %d distinct non-zero values; quantize the model first (k-means or int8): %w", minCodedElements, maxCodebook, onnxio.ErrUnsupported)
 	}
 	pb, err := skel.Encode()
 	if err != nil {
@@ -449,6 +459,7 @@ func Archive(m *onnxio.Model) ([]byte, *ArchiveLedger, error) {
 	led.ModelBytes = int64(z.Len())
 	led.ArchiveBytes = int64(len(out))
 	led.Ratio = float64(led.ONNXBytes) / float64(led.ArchiveBytes)
+	led.sumFloor()
 	return out, led, nil
 }
 
@@ -512,31 +523,44 @@ func (r *reader) bytes(n uint64, what string) []byte {
 
 func (r *reader) table(alphabet int, what string) *huffDecoder {
 	n := r.uvarint(what + " table size")
+	packed := r.bytes(r.uvarint(what+" table bytes"), "the "+what+" table")
 	if r.err != nil {
 		return nil
 	}
-	if n == 0 || n > uint64(alphabet) {
-		r.fail("%s table lists %d symbols; want 1 to %d", what, n, alphabet)
+	// Each used symbol takes at least two bits.
+	if n == 0 || n > uint64(alphabet) || n > 4*uint64(len(packed)) {
+		r.fail("%s table lists %d symbols in %d bytes; want 1 to %d, at least 2 bits each", what, n, len(packed), alphabet)
 		return nil
 	}
 	ls := make([]uint8, alphabet)
-	sym := -1
+	br := &bitReader{buf: packed}
+	sym, l := -1, 0
 	for i := uint64(0); i < n; i++ {
-		gap := r.uvarint(what + " table symbol")
-		l := r.byte(what + " table length")
-		if r.err != nil {
+		gap, err := br.readExpGolomb()
+		if err != nil {
+			r.fail("%s table, symbol %d of %d: %v", what, i+1, n, err)
 			return nil
 		}
-		if gap >= uint64(alphabet-sym-1) {
+		dl, err := br.readExpGolomb()
+		if err != nil {
+			r.fail("%s table, symbol %d of %d: %v", what, i+1, n, err)
+			return nil
+		}
+		if uint64(gap) >= uint64(alphabet-sym-1) {
 			r.fail("%s table: symbol beyond the alphabet of %d", what, alphabet)
 			return nil
 		}
 		sym += int(gap) + 1
-		if l == 0 {
-			r.fail("%s table: symbol %d has code length 0", what, sym)
+		l += unzigzag(dl)
+		if l < 1 || l > maxCodeLen {
+			r.fail("%s table: symbol %d has code length %d; want 1 to %d", what, sym, l, maxCodeLen)
 			return nil
 		}
-		ls[sym] = l
+		ls[sym] = uint8(l)
+	}
+	if (br.pos+7)/8 != int64(len(packed)) {
+		r.fail("%s table: %d bytes hold %d bits of codes; want %d bytes", what, len(packed), br.pos, (br.pos+7)/8)
+		return nil
 	}
 	d, err := newHuffDecoder(ls)
 	if err != nil {
@@ -619,31 +643,34 @@ func decodeBody(data []byte) (*onnxio.Model, *ArchiveLedger, error) {
 		return nil, nil, fmt.Errorf("compress: archive: model section: %w", err)
 	}
 	led := &ArchiveLedger{Version: ArchiveVersion, ModelBytes: int64(s), ArchiveBytes: int64(len(data))}
-	done := map[string]bool{}
+	// The restored encoding is the skeleton plus the records' raw bytes (give or take the few
+	// bytes of their length fields); Encode is not worth its time here.
+	led.ONNXBytes = int64(u)
+	done := map[uint64]bool{}
 	for i := uint32(0); i < nt; i++ {
 		start := r.off
-		row, err := decodeTensor(r, m, done)
+		row, planes, err := decodeRecord(r, m, done)
 		if err != nil {
-			return nil, nil, fmt.Errorf("compress: archive: coded tensor %d of %d: %w", i+1, nt, err)
+			return nil, nil, fmt.Errorf("compress: archive: record %d of %d: %w", i+1, nt, err)
 		}
-		row.Bytes = int64(r.off - start)
-		if row.Bytes > 0 {
-			row.Ratio = float64(row.Params*int64(elemSize(dtypeOf(row.DType)))) / float64(row.Bytes)
+		size := int64(r.off - start)
+		led.ONNXBytes += row.Params * int64(elemSize(dtypeOf(row.DType)))
+		if planes {
+			led.PlaneTensors++
+			led.PlaneBytes += size
+			continue
 		}
+		row.Bytes = size
+		row.Ratio = float64(row.Params*int64(elemSize(dtypeOf(row.DType)))) / float64(row.Bytes)
 		led.Tensors = append(led.Tensors, row)
 		led.Params += row.Params
 		led.NonZero += row.NonZero
 	}
 	if r.left() != 0 {
-		return nil, nil, archiveError("%d bytes follow the last coded tensor", r.left())
-	}
-	// The restored encoding is the skeleton plus the coded tensors' raw bytes (give or take the
-	// few bytes of their length fields); Encode is not worth its time here.
-	led.ONNXBytes = int64(u)
-	for _, t := range led.Tensors {
-		led.ONNXBytes += t.Params * int64(elemSize(dtypeOf(t.DType)))
+		return nil, nil, archiveError("%d bytes follow the last record", r.left())
 	}
 	led.Ratio = float64(led.ONNXBytes) / float64(max(led.ArchiveBytes, 1))
+	led.sumFloor()
 	return m, led, nil
 }
 
@@ -656,24 +683,37 @@ func dtypeOf(name string) onnxio.DataType {
 	return onnxio.Undefined
 }
 
-// decodeTensor reads one coded tensor record into its placeholder initializer of m.
-func decodeTensor(r *reader, m *onnxio.Model, done map[string]bool) (ArchiveTensor, error) {
-	fail := func(format string, a ...any) (ArchiveTensor, error) {
-		return ArchiveTensor{}, archiveError("at byte %d: %s", r.off, fmt.Sprintf(format, a...))
+// decodeRecord reads one record into its placeholder initializer of m; planes reports a
+// byte-plane record (whose row has only the name, type, shape and params).
+func decodeRecord(r *reader, m *onnxio.Model, done map[uint64]bool) (row ArchiveTensor, planes bool, err error) {
+	fail := func(format string, a ...any) (ArchiveTensor, bool, error) {
+		return ArchiveTensor{}, false, archiveError("at byte %d: %s", r.off, fmt.Sprintf(format, a...))
 	}
-	nameLen := r.uvarint("name length")
-	name := string(r.bytes(nameLen, "the name"))
-	dt := onnxio.DataType(r.byte("data type"))
+	kind := r.byte("record kind")
+	index := r.uvarint("initializer index")
 	rank := r.uvarint("rank")
 	if r.err != nil {
-		return ArchiveTensor{}, r.err
+		return ArchiveTensor{}, false, r.err
 	}
-	if nameLen == 0 {
-		return fail("empty tensor name")
+	if kind != recordCoded && kind != recordPlanes {
+		return fail("record kind %d; want %d (coded) or %d (byte planes)", kind, recordCoded, recordPlanes)
 	}
-	sz := elemSize(dt)
-	if sz == 0 {
-		return fail("tensor %q: data type %d; want 1 (float32), 2 (uint8), 3 (int8), 4 (uint16) or 5 (int16)", name, dt)
+	inits := m.Graph.Initializers
+	if index >= uint64(len(inits)) {
+		return fail("initializer index %d; the model section has %d initializers", index, len(inits))
+	}
+	t := inits[index]
+	name := t.Name
+	sz := elemSize(t.DType)
+	switch {
+	case done[index]:
+		return fail("initializer %d (%q) is restored twice", index, name)
+	case len(t.Dims) != 1 || t.Dims[0] != 0:
+		return fail("initializer %d (%q): the model section holds it as %v %v; want an empty placeholder, dims [0]", index, name, t.DType, t.Dims)
+	case sz == 0:
+		return fail("initializer %d (%q): data type %v; want float32, uint8, int8, uint16 or int16", index, name, t.DType)
+	case kind == recordPlanes && t.DType != onnxio.Float:
+		return fail("initializer %d (%q): byte planes of a %v tensor; want float32", index, name, t.DType)
 	}
 	if rank > maxRank {
 		return fail("tensor %q: rank %d; want at most %d", name, rank, maxRank)
@@ -683,7 +723,7 @@ func decodeTensor(r *reader, m *onnxio.Model, done map[string]bool) (ArchiveTens
 	for i := range dims {
 		d := r.uvarint("dimension")
 		if r.err != nil {
-			return ArchiveTensor{}, r.err
+			return ArchiveTensor{}, false, r.err
 		}
 		hi, lo := bits.Mul64(n, d)
 		if hi != 0 || lo > maxCodedElems {
@@ -691,15 +731,53 @@ func decodeTensor(r *reader, m *onnxio.Model, done map[string]bool) (ArchiveTens
 		}
 		n, dims[i] = lo, int64(d)
 	}
-	t := m.Initializer(name)
-	switch {
-	case t == nil:
-		return fail("tensor %q: the model section has no such initializer", name)
-	case done[name]:
-		return fail("tensor %q is coded twice", name)
-	case t.DType != dt || len(t.Dims) != 1 || t.Dims[0] != 0:
-		return fail("tensor %q: the model section holds it as %v %v; want an empty %v placeholder", name, t.DType, t.Dims, dt)
+	if kind == recordPlanes {
+		if err := decodePlanes(r, t, n); err != nil {
+			return ArchiveTensor{}, false, err
+		}
+		t.Dims = dims
+		done[index] = true
+		return ArchiveTensor{Name: name, DType: t.DType.String(), Shape: dims, Params: int64(n)}, true, nil
 	}
+	row, err = decodeTensor(r, t, dims, n)
+	if err != nil {
+		return ArchiveTensor{}, false, err
+	}
+	done[index] = true
+	return row, false, nil
+}
+
+// decodePlanes reads the byte planes of n float32 elements into t.
+func decodePlanes(r *reader, t *onnxio.Tensor, n uint64) error {
+	d := r.table(256, "top byte")
+	stream := r.bytes(r.uvarint("top byte stream size"), "the top byte stream")
+	if r.err == nil && (n > 8*uint64(len(stream)) || 3*n > uint64(r.left())) {
+		r.fail("tensor %q: %d elements need more than the %d-byte top byte stream or the %d bytes left", t.Name, n, len(stream), r.left())
+	}
+	low := r.bytes(3*n, "the low bytes")
+	if r.err != nil {
+		return r.err
+	}
+	top, err := decodeStream(d, stream, int(n))
+	if err != nil {
+		return archiveError("at byte %d: tensor %q: top byte stream: %v", r.off, t.Name, err)
+	}
+	w := make([]float32, n)
+	for i := range w {
+		w[i] = math.Float32frombits(uint32(top[i])<<24 | uint32(low[3*i+2])<<16 | uint32(low[3*i+1])<<8 | uint32(low[3*i]))
+	}
+	t.Float32 = w
+	return nil
+}
+
+// decodeTensor reads the rest of a coded record (codebook on) into its placeholder t.
+func decodeTensor(r *reader, t *onnxio.Tensor, dims []int64, n uint64) (ArchiveTensor, error) {
+	name := t.Name
+	fail := func(format string, a ...any) (ArchiveTensor, error) {
+		return ArchiveTensor{}, archiveError("at byte %d: %s", r.off, fmt.Sprintf(format, a...))
+	}
+	sz := elemSize(t.DType)
+	bookStart := r.off
 	k := r.uvarint("codebook size")
 	if r.err != nil {
 		return ArchiveTensor{}, r.err
@@ -707,7 +785,23 @@ func decodeTensor(r *reader, m *onnxio.Model, done map[string]bool) (ArchiveTens
 	if k < 1 || k > maxCodebook {
 		return fail("tensor %q: codebook of %d values; want 1 to %d", name, k, maxCodebook)
 	}
-	bookRaw := r.bytes(k*uint64(sz), "the codebook")
+	book := make([]uint32, k)
+	v, limit := int64(-1), int64(1)<<(8*sz)
+	for i := range book {
+		d := r.uvarint("codebook value")
+		if r.err != nil {
+			return ArchiveTensor{}, r.err
+		}
+		if d >= uint64(limit) || v+1+int64(d) >= limit {
+			return fail("tensor %q: codebook value %d lies beyond the %d-byte type", name, i+1, sz)
+		}
+		v += 1 + int64(d)
+		book[i] = uint32(v)
+	}
+	if book[0] == 0 {
+		return fail("tensor %q: codebook holds the zero bit pattern", name)
+	}
+	bookBytes := int64(r.off - bookStart)
 	p := int(r.byte("relative-index width"))
 	e := r.uvarint("entry count")
 	if r.err != nil {
@@ -721,8 +815,8 @@ func decodeTensor(r *reader, m *onnxio.Model, done map[string]bool) (ArchiveTens
 		return fail("tensor %q: %d entries for %d elements with %d-bit runs and %d bytes left; impossible", name, e, n, p, r.left())
 	}
 	rd := r.table(1<<p, "run")
-	vd := r.table(int(k)+1, "value")
 	rs := r.bytes(r.uvarint("run stream size"), "the run stream")
+	vd := r.table(int(k)+1, "value")
 	vs := r.bytes(r.uvarint("value stream size"), "the value stream")
 	if r.err != nil {
 		return ArchiveTensor{}, r.err
@@ -745,39 +839,45 @@ func decodeTensor(r *reader, m *onnxio.Model, done map[string]bool) (ArchiveTens
 	if total != n {
 		return fail("tensor %q: the entries cover %d elements; the dims %v hold %d", name, total, dims, n)
 	}
-	// Restore.
+	// Restore, keeping each element's symbol for the floor.
 	var nz, fill int64
-	book := bookRaw
+	syms := make([]uint16, n)
+	pos := 0
+	for i, rn := range runs {
+		pos += rn
+		if v := vals[i]; v > 0 {
+			syms[pos] = uint16(v)
+			nz++
+		} else {
+			fill++
+		}
+		pos++
+	}
 	if t.DType == onnxio.Float {
 		w := make([]float32, n)
-		pos := 0
-		for i, rn := range runs {
-			pos += rn
-			if v := vals[i]; v > 0 {
-				w[pos] = math.Float32frombits(binary.LittleEndian.Uint32(book[4*(v-1):]))
-				nz++
-			} else {
-				fill++
+		for i, s := range syms {
+			if s > 0 {
+				w[i] = math.Float32frombits(book[s-1])
 			}
-			pos++
 		}
 		t.Float32 = w
 	} else {
 		raw := make([]byte, n*uint64(sz))
-		pos := 0
-		for i, rn := range runs {
-			pos += rn
-			if v := vals[i]; v > 0 {
-				copy(raw[pos*sz:(pos+1)*sz], book[(v-1)*sz:v*sz])
-				nz++
-			} else {
-				fill++
+		for i, s := range syms {
+			if s > 0 {
+				if sz == 1 {
+					raw[i] = byte(book[s-1])
+				} else {
+					binary.LittleEndian.PutUint16(raw[2*i:], uint16(book[s-1]))
+				}
 			}
-			pos++
 		}
 		t.Raw = raw
 	}
 	t.Dims = dims
-	done[name] = true
-	return tensorRow(name, dt, dims, int(k), p, int64(e), fill, nz, int64(8*len(rs)), int64(8*len(vs)), 0), nil
+	row := tensorRow(name, t.DType, dims, int(k), p, int64(e), fill, nz, int64(8*len(rs)), int64(8*len(vs)), 0)
+	row.CodebookBytes = bookBytes
+	row.Floor = floorOf(syms, int(k), rowLen(dims))
+	row.FloorBytes = row.Floor.Bits()/8 + float64(bookBytes)
+	return row, nil
 }

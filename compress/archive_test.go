@@ -31,8 +31,9 @@ func TestRelativeIndexFillerHandCase(t *testing.T) {
 	}
 }
 
-// tinyQuantized is y = x·W with W [32,16], pruned to about a third and shared to 7 values: a
-// small archive for the corruption tests and the fuzzer's seeds.
+// tinyQuantized is y = x·W + b with W [32,16], pruned to about a third and shared to 7 values,
+// and a float bias b [16] (a byte-plane record): a small archive for the corruption tests and
+// the fuzzer's seeds.
 func tinyQuantized() *onnxio.Model {
 	rng := rand.New(rand.NewPCG(9, 9))
 	w := make([]float32, 32*16)
@@ -41,6 +42,10 @@ func tinyQuantized() *onnxio.Model {
 			w[i] = float32(rng.IntN(7)-3) * 0.25
 		}
 	}
+	b := make([]float32, 16)
+	for i := range b {
+		b[i] = 0.3 + 0.05*rng.Float32() // one binade: the top bytes code to a bit each
+	}
 	vi := func(name string, n int64) *onnxio.ValueInfo {
 		return &onnxio.ValueInfo{Name: name, Tensor: true, DType: onnxio.Float, ShapeKnown: true,
 			Shape: []onnxio.Dim{{Value: 1}, {Value: n}}}
@@ -48,11 +53,12 @@ func tinyQuantized() *onnxio.Model {
 	return &onnxio.Model{
 		IRVersion: 8, Opsets: []onnxio.Opset{{Version: 13}},
 		Graph: &onnxio.Graph{
-			Name:         "tiny",
-			Nodes:        []*onnxio.Node{{Name: "mm", Op: "MatMul", Inputs: []string{"x", "W"}, Outputs: []string{"y"}}},
+			Name: "tiny",
+			Nodes: []*onnxio.Node{{Name: "mm", Op: "MatMul", Inputs: []string{"x", "W"}, Outputs: []string{"xw"}},
+				{Name: "add", Op: "Add", Inputs: []string{"xw", "b"}, Outputs: []string{"y"}}},
 			Inputs:       []*onnxio.ValueInfo{vi("x", 32)},
 			Outputs:      []*onnxio.ValueInfo{vi("y", 16)},
-			Initializers: []*onnxio.Tensor{onnxio.NewFloat32("W", []int64{32, 16}, w)},
+			Initializers: []*onnxio.Tensor{onnxio.NewFloat32("W", []int64{32, 16}, w), onnxio.NewFloat32("b", []int64{16}, b)},
 		},
 	}
 }
@@ -83,11 +89,12 @@ func roundTrip(t *testing.T, m *onnxio.Model) ([]byte, *ArchiveLedger) {
 	if !bytes.Equal(got, want) {
 		t.Fatalf("restored model encodes to %d bytes, differing from the original's %d", len(got), len(want))
 	}
-	if len(led.Tensors) != len(led2.Tensors) || led.NonZero != led2.NonZero || led.ArchiveBytes != led2.ArchiveBytes {
+	if len(led.Tensors) != len(led2.Tensors) || led.NonZero != led2.NonZero || led.ArchiveBytes != led2.ArchiveBytes ||
+		led.FloorBytes != led2.FloorBytes || led.PlaneBytes != led2.PlaneBytes {
 		t.Fatalf("ledger written %+v; read back %+v", led, led2)
 	}
 	for i := range led.Tensors {
-		if w, g := led.Tensors[i], led2.Tensors[i]; w.Bytes != g.Bytes || w.Entries != g.Entries || w.WeightBitsPQH != g.WeightBitsPQH {
+		if w, g := led.Tensors[i], led2.Tensors[i]; w.Bytes != g.Bytes || w.Entries != g.Entries || w.WeightBitsPQH != g.WeightBitsPQH || w.Floor != g.Floor {
 			t.Fatalf("ledger row %d written %+v; read back %+v", i, w, g)
 		}
 	}
@@ -122,6 +129,9 @@ func TestArchiveRoundTripLeNet5(t *testing.T) {
 			a, led := roundTrip(t, tc.m)
 			if len(led.Tensors) != tc.coded {
 				t.Fatalf("%d coded tensors; want %d\n%v", len(led.Tensors), tc.coded, led.Tensors)
+			}
+			if led.FloorBytes <= 0 || led.FloorBytes > float64(led.ArchiveBytes) {
+				t.Errorf("entropy floor %.0f bytes; want between 0 and the archive's %d", led.FloorBytes, led.ArchiveBytes)
 			}
 			enc, _ := tc.m.Encode()
 			if len(a)*tc.ratio > len(enc) {
@@ -177,9 +187,12 @@ func fixChecksum(a []byte) []byte {
 }
 
 func TestArchiveCorrupted(t *testing.T) {
-	a, _, err := Archive(tinyQuantized())
+	a, led, err := Archive(tinyQuantized())
 	if err != nil {
 		t.Fatal(err)
+	}
+	if len(led.Tensors) != 1 || led.PlaneTensors != 1 {
+		t.Fatalf("tiny model: %d coded tensors and %d byte-plane records; want 1 and 1", len(led.Tensors), led.PlaneTensors)
 	}
 	if _, _, err := Unarchive(a); err != nil {
 		t.Fatal(err)
@@ -228,8 +241,8 @@ func TestArchiveCorrupted(t *testing.T) {
 		binary.LittleEndian.PutUint32(b[24:], 1<<31)
 		check(t, "tensor count", fixChecksum(b), "")
 		b = slices.Clone(a)
-		binary.LittleEndian.PutUint16(b[8:], 2)
-		check(t, "version", fixChecksum(b), "version 2")
+		binary.LittleEndian.PutUint16(b[8:], 3)
+		check(t, "version", fixChecksum(b), "version 3")
 	})
 	check(t, "not an archive", []byte("hello"), "not a .uqz")
 }

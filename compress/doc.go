@@ -69,6 +69,15 @@
 // Residual Adds, Concat, grouped Convs, graph outputs, fan-out before the feature and any other
 // op are refused with an error wrapping onnxio.ErrUnsupported that names the node.
 //
+// # The archive
+//
+// Archive writes a quantized model as a .uqz archive and Unarchive restores it byte for byte
+// (archive.go documents format version 2 field by field). Both return an ArchiveLedger: Deep
+// Compression's columns per coded tensor and the entropy floor (floor.go) — per tensor, the
+// least empirical entropy of the zero/non-zero mask under an i.i.d., a gap and a 16-context
+// model plus the zero-order entropy of the codebook indices; for the archive, those plus the
+// codebooks, the model section and the byte-plane records at their stored size.
+//
 // # Invariants
 //
 //   - Passes never modify their input Model; they return a new one (onnxio Model.Clone).

@@ -4,6 +4,7 @@ import (
 	"container/heap"
 	"errors"
 	"fmt"
+	"math/bits"
 	"slices"
 )
 
@@ -243,4 +244,68 @@ func huffEncode(syms []int, lengths []uint8) ([]byte, int64) {
 		w.write(codes[s], lengths[s])
 	}
 	return w.bytes(), w.bits
+}
+
+// writeExpGolomb writes v ≥ 0 (v < 2^31) in the order-0 Exp-Golomb code: for v+1 of n
+// significant bits, n−1 zero bits, then v+1 in n bits.
+func (w *bitWriter) writeExpGolomb(v uint32) {
+	n := uint8(bits.Len32(v + 1))
+	w.write(0, n-1)
+	w.write(v+1, n)
+}
+
+// zigzag maps a signed integer to an unsigned one: 0, −1, 1, −2, 2 … → 0, 1, 2, 3, 4 …
+func zigzag(v int) uint32 {
+	if v < 0 {
+		return uint32(-2*v - 1)
+	}
+	return uint32(2 * v)
+}
+
+func unzigzag(u uint32) int {
+	if u&1 == 1 {
+		return -int(u>>1) - 1
+	}
+	return int(u >> 1)
+}
+
+// maxExpGolombZeros bounds the leading zeros of an Exp-Golomb code the reader accepts (codes
+// of values below 2^31).
+const maxExpGolombZeros = 30
+
+// readBits reads n ≤ 32 bits, most significant first.
+func (r *bitReader) readBits(n int) (uint32, error) {
+	var v uint32
+	for range n {
+		b, err := r.bit()
+		if err != nil {
+			return 0, err
+		}
+		v = v<<1 | uint32(b)
+	}
+	return v, nil
+}
+
+var errLongExpGolomb = errors.New("Exp-Golomb code with more than 30 leading zeros")
+
+// readExpGolomb reads one order-0 Exp-Golomb code (see writeExpGolomb).
+func (r *bitReader) readExpGolomb() (uint32, error) {
+	zeros := 0
+	for {
+		b, err := r.bit()
+		if err != nil {
+			return 0, err
+		}
+		if b == 1 {
+			break
+		}
+		if zeros++; zeros > maxExpGolombZeros {
+			return 0, errLongExpGolomb
+		}
+	}
+	rest, err := r.readBits(zeros)
+	if err != nil {
+		return 0, err
+	}
+	return (1<<zeros | rest) - 1, nil
 }

@@ -32,7 +32,7 @@ Huffman-coded relative indices and codebook indices of each coded tensor are exp
 back into the model, which is written to OUT.onnx byte for byte as it was compressed, so
 onnxruntime computes bit-identical outputs. Prints the archive's ledger (Deep Compression's
 columns: kept %, weight and index bits per non-zero before and after Huffman coding, bytes,
-ratio). A truncated or corrupted archive is refused with exit code 3.`,
+ratio, entropy floor). A truncated or corrupted archive is refused with exit code 3.`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.archive, o.stdout = args[0], g.stdout

@@ -105,11 +105,24 @@ type Conv[T Float] struct {
 
 // convWorker is one worker goroutine's scratch space.
 type convWorker[T Float] struct {
-	col  []T // [K, P]: im2col of the current image, when the batch's is not kept
-	dcol []T // [K, P]: gradient of one image's col
-	wt   []T // [K, M]: the worker's partial transposed weight gradient
-	pad  []T // [tile, C, Hp, Wp]: zero-bordered input images (extended-width path)
-	out  []T // [M, tile·L]: GEMM output or spread output gradient (extended-width path)
+	col  []T       // [K, P]: im2col of the current image, when the batch's is not kept
+	dcol []T       // [K, P]: gradient of one image's col
+	wt   []T       // [K, M]: the worker's partial transposed weight gradient
+	pad  []T       // [tile, C, Hp, Wp]: zero-bordered input images (extended-width path)
+	out  []T       // [M, tile·L]: GEMM output or spread output gradient (extended-width path)
+	offs []int32   // [K]: each tap's offset into the padded planes (direct path)
+	acc  []float32 // [M, K, 8]: lane-wise partial weight gradient (direct path)
+	// Direct path buffers whose zeros (borders, dropped columns) outlive a call: the padded
+	// image for the two geometries a layer alternates between (its own and its adjoint's), and
+	// the spread output gradient.
+	dpad  [2]geomBuf
+	dyExt geomBuf
+}
+
+// geomBuf is a buffer laid out for geometry g.
+type geomBuf struct {
+	g   ConvGeom
+	buf []float32
 }
 
 // NewConv returns a convolution workspace for geometry g.

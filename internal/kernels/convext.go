@@ -79,21 +79,8 @@ func (g ConvGeom) extTile(elems int) int {
 // x, padding them into wk.pad first.
 func extPatches[T Float](g ConvGeom, wk *convWorker[T], x []T, n0, nc int) {
 	hp, wp, l := g.ext()
-	hw, pp := g.H*g.W, hp*wp
-	wk.pad = grow(wk.pad, nc*g.C*pp)
-	for i := 0; i < nc*g.C; i++ {
-		src := x[(n0*g.C+i)*hw : (n0*g.C+i+1)*hw]
-		dst := wk.pad[i*pp : (i+1)*pp]
-		// Only the border is cleared: the buffer is shared with other geometries.
-		zero(dst[:g.PadT*wp])
-		zero(dst[(g.PadT+g.H)*wp:])
-		for h := 0; h < g.H; h++ {
-			o := (h+g.PadT)*wp + g.PadL
-			zero(dst[o-g.PadL : o])
-			copyShort(dst[o:o+g.W], src[h*g.W:(h+1)*g.W])
-			zero(dst[o+g.W : o-g.PadL+wp])
-		}
-	}
+	pp := hp * wp
+	extPad(g, wk, x, n0, nc)
 	ncl := nc * l
 	wk.col = grow(wk.col, g.k()*ncl)
 	r := 0
@@ -111,8 +98,36 @@ func extPatches[T Float](g ConvGeom, wk *convWorker[T], x []T, n0, nc int) {
 	}
 }
 
+// extPad copies images [n0, n0+nc) of x into wk.pad as zero-bordered [C, Hp, Wp] planes.
+func extPad[T Float](g ConvGeom, wk *convWorker[T], x []T, n0, nc int) {
+	hp, wp, _ := g.ext()
+	hw, pp := g.H*g.W, hp*wp
+	wk.pad = grow(wk.pad, nc*g.C*pp)
+	for i := 0; i < nc*g.C; i++ {
+		src := x[(n0*g.C+i)*hw : (n0*g.C+i+1)*hw]
+		dst := wk.pad[i*pp : (i+1)*pp]
+		// Only the border is cleared: the buffer is shared with other geometries.
+		zero(dst[:g.PadT*wp])
+		zero(dst[(g.PadT+g.H)*wp:])
+		for h := 0; h < g.H; h++ {
+			o := (h+g.PadT)*wp + g.PadL
+			zero(dst[o-g.PadL : o])
+			copyShort(dst[o:o+g.W], src[h*g.W:(h+1)*g.W])
+			zero(dst[o+g.W : o-g.PadL+wp])
+		}
+	}
+}
+
 // extForward computes y = conv(x, w) + b (b may be nil) for a geometry with g.fast().
 func (c *Conv[T]) extForward(g ConvGeom, x, w, b, y []T) {
+	if x32, ok := any(x).([]float32); ok && useDirect() {
+		var b32 []float32
+		if b != nil {
+			b32 = any(b).([]float32)
+		}
+		c.directForward(g, x32, any(w).([]float32), b32, any(y).([]float32))
+		return
+	}
 	K, P := g.k(), g.p()
 	_, wp, l := g.ext()
 	nt := g.extTile(extTileElems)
@@ -163,6 +178,14 @@ func (c *Conv[T]) extBackwardData(w, dy, dx []T) {
 
 // extFilter computes dw and db (when not nil) from x and dy for a geometry with g.fast().
 func (c *Conv[T]) extFilter(x, dy, dw, db []T) {
+	if x32, ok := any(x).([]float32); ok && useDirect() {
+		var db32 []float32
+		if db != nil {
+			db32 = any(db).([]float32)
+		}
+		c.directFilter(x32, any(dy).([]float32), any(dw).([]float32), db32)
+		return
+	}
 	g := c.G
 	K, P, M := g.k(), g.p(), g.M
 	_, wp, l := g.ext()

@@ -54,16 +54,22 @@ var extCases = []convCase{
 
 // TestConvExtendedWidthMatchesNaive checks every pass of the convolution, float64 and float32,
 // against the naive loops on the shapes of the extended-width path, each also with the
-// extended path allowed whatever its wasted columns (extMaxWaste) and with it turned off.
+// extended path allowed whatever its wasted columns (extMaxWaste), with it turned off, and
+// with the float32 direct kernels turned off (the extended-width GEMM).
 func TestConvExtendedWidthMatchesNaive(t *testing.T) {
 	def := extMaxWaste
 	defer func() { extMaxWaste, noExt = def, false }()
 	r := rand.New(rand.NewPCG(21, 22))
-	for _, mode := range []string{"default", "any waste", "im2col"} {
+	defer func() { noDirect = false }()
+	for _, mode := range []string{"default", "any waste", "im2col", "ext gemm"} {
 		for i, tc := range extCases {
-			extMaxWaste, noExt = map[string]float64{"default": def, "any waste": 1e9, "im2col": def}[mode], mode == "im2col"
+			extMaxWaste, noExt = map[string]float64{"default": def, "any waste": 1e9, "im2col": def, "ext gemm": def}[mode], mode == "im2col"
+			noDirect = mode == "ext gemm"
 			testConvExtCase(t, r, mode, i, tc)
 		}
+	}
+	if !directOK {
+		t.Log("this processor has no AVX2 and FMA: the direct path was not tested")
 	}
 }
 

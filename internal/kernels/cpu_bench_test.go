@@ -82,13 +82,27 @@ func threadCPU() float64 {
 	return float64(ts.Nano()) / 1e9
 }
 
-// BenchmarkConvPathsPaired compares the extended-width and the im2col paths of each pass of
-// the reference nets' convolutions at batch 64 in one thread: every iteration runs the pass
-// once on each path, back to back, and times each in thread CPU time; the metric is the median
-// of the per-iteration ratios im2col/ext (q1 and q3 beside it). Pairing the two makes the ratio
-// hold on a machine whose load moves single timings by tens of percent. Each pass follows a
-// forward pass on the same path, as in a training step (the weight gradient reuses its patches).
+// BenchmarkConvPathsPaired compares two paths of each pass of the reference nets'
+// convolutions at batch 64 in one thread: im2col against the extended-width GEMM
+// ("im2col/ext"), and the extended-width GEMM against the direct kernels ("ext/direct", where
+// the processor has them). Every iteration runs the pass once on each path, back to back, and
+// times each in thread CPU time; the metric is the median of the per-iteration ratios (q1 and
+// q3 beside it). Pairing the two makes the ratio hold on a machine whose load moves single
+// timings by tens of percent. Each pass follows a forward pass on the same path, as in a
+// training step (the weight gradient reuses its patches).
 func BenchmarkConvPathsPaired(b *testing.B) {
+	for _, cmp := range []string{"im2col/ext", "ext/direct"} {
+		if cmp == "ext/direct" && !directOK {
+			continue
+		}
+		b.Run(cmp, func(b *testing.B) { benchConvPaths(b, cmp) })
+	}
+}
+
+// benchConvPaths runs BenchmarkConvPathsPaired's comparison cmp: side 1 of each pair is the
+// slower path's switch turned on.
+func benchConvPaths(b *testing.B, cmp string) {
+	set := func(v int) { noExt, noDirect = cmp == "im2col/ext" && v == 1, cmp == "im2col/ext" || v == 1 }
 	defer func(w float64) { extMaxWaste = w }(extMaxWaste)
 	extMaxWaste = 1e9 // let the extended path take every shape
 	for _, tc := range []struct {
@@ -116,12 +130,12 @@ func BenchmarkConvPathsPaired(b *testing.B) {
 				SetThreads(1)
 				runtime.LockOSThread()
 				defer runtime.UnlockOSThread()
-				defer func() { noExt = false }()
+				defer func() { noExt, noDirect = false, false }()
 				var ratios []float64
 				for b.Loop() {
 					var t [2]float64
 					for v := range t {
-						noExt = v == 1
+						set(v)
 						c.Forward(x, w, bias, y)
 						t0 := threadCPU()
 						switch pass {
@@ -138,7 +152,7 @@ func BenchmarkConvPathsPaired(b *testing.B) {
 				}
 				sort.Float64s(ratios)
 				n := len(ratios)
-				b.ReportMetric(ratios[n/2], "im2col/ext")
+				b.ReportMetric(ratios[n/2], cmp)
 				b.ReportMetric(ratios[n/4], "q1")
 				b.ReportMetric(ratios[3*n/4], "q3")
 			})

@@ -85,6 +85,7 @@ type Adam struct {
 	Beta1, Beta2, Eps float64
 	t                 uint64
 	m, v              [][]float32
+	spans             []Span
 }
 
 func (o *Adam) hyper() (b1, b2, eps float64) {
@@ -105,6 +106,7 @@ func (o *Adam) hyper() (b1, b2, eps float64) {
 func (o *Adam) Init(params []Param) error {
 	o.t = 0
 	o.m, o.v = zerosLike(params), zerosLike(params)
+	o.spans = Spans(params)
 	return nil
 }
 
@@ -114,6 +116,9 @@ func (o *Adam) Step(params []Param, s StepInfo) error {
 		return err
 	}
 	b1, b2, eps := o.hyper()
+	if o.spans == nil {
+		o.spans = Spans(params)
+	}
 	o.t++
 	c1 := 1 - math.Pow(b1, float64(o.t))
 	c2 := 1 - math.Pow(b2, float64(o.t))
@@ -123,14 +128,16 @@ func (o *Adam) Step(params []Param, s StepInfo) error {
 	fb1, fb2, feps := float32(b1), float32(b2), float32(eps)
 	// 1−β in float64 first: float32(1)−float32(0.999) is off by 5e-5 relative.
 	gb1, gb2 := float32(1-b1), float32(1-b2)
-	for k, p := range params {
-		m, v := o.m[k], o.v[k]
-		for i, g := range p.Grad {
+	// Every element is independent: the spans run on all cores.
+	EachSpan(o.spans, func(sp Span) {
+		p := params[sp.K]
+		m, v, val := o.m[sp.K][sp.Lo:sp.Hi], o.v[sp.K][sp.Lo:sp.Hi], p.Value[sp.Lo:sp.Hi]
+		for i, g := range p.Grad[sp.Lo:sp.Hi] {
 			m[i] = fb1*m[i] + gb1*g
 			v[i] = fb2*v[i] + gb2*g*g
-			p.Value[i] -= a * m[i] / (sqrt32(v[i])*rc2 + feps)
+			val[i] -= a * m[i] / (sqrt32(v[i])*rc2 + feps)
 		}
-	}
+	})
 	return nil
 }
 
