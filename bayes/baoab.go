@@ -111,17 +111,17 @@ func (o *BAOAB) Step(params []train.Param, s train.StepInfo) error {
 	// its own partial sums of p² and θ·∇U, added in chunk order so the result is the same on
 	// any number of cores.
 	stepSeed := s.Rand.Uint64()
-	spans := chunks(params)
+	spans := train.Spans(params)
 	ppC, tgC := make([]float64, len(spans)), make([]float64, len(spans))
 	started, hPrev, sqT := o.started, o.hPrev, math.Sqrt(temp)
 	h32, hp32, n32, c32, sd32, sq32 := float32(h/2), float32(hPrev/2), float32(n), float32(c), float32(sd), float32(sqT)
 	if o.z == nil {
 		o.z = zerosLike(params)
 	}
-	parallel(spans, func(sp span) {
-		r := newWyrand(stepSeed, sp.index)
-		q, p := params[sp.k], o.p[sp.k]
-		val, grad, p, z := q.Value[sp.lo:sp.hi], q.Grad[sp.lo:sp.hi], p[sp.lo:sp.hi], o.z[sp.k][sp.lo:sp.hi]
+	train.EachSpan(spans, func(sp train.Span) {
+		r := newWyrand(stepSeed, sp.Index)
+		q, p := params[sp.K], o.p[sp.K]
+		val, grad, p, z := q.Value[sp.Lo:sp.Hi], q.Grad[sp.Lo:sp.Hi], p[sp.Lo:sp.Hi], o.z[sp.K][sp.Lo:sp.Hi]
 		if started {
 			// The common step, vectorized (internal/kernels); the draws come first, in the
 			// order the loop below takes them.
@@ -129,7 +129,7 @@ func (o *BAOAB) Step(params []train.Param, s train.StepInfo) error {
 				r.fill(z)
 			}
 			pp, tf := kernels.BAOABUpdate(val, grad, p, z, kernels.BAOABConsts{N: n32, HPrev: hp32, H: h32, C: c32, SD: sd32})
-			ppC[sp.index], tgC[sp.index] = pp, -tf
+			ppC[sp.Index], tgC[sp.Index] = pp, -tf
 			return
 		}
 		var pp, tg float64
@@ -149,7 +149,7 @@ func (o *BAOAB) Step(params []train.Param, s train.StepInfo) error {
 			p[i] = pi
 			val[i] = th
 		}
-		ppC[sp.index], tgC[sp.index] = pp, tg
+		ppC[sp.Index], tgC[sp.Index] = pp, tg
 	})
 	var pp, tg float64
 	var d int

@@ -3,10 +3,6 @@ package bayes
 import (
 	"math"
 	"math/bits"
-	"runtime"
-	"sync"
-
-	"github.com/uqnn/uqnn/internal/train"
 )
 
 // The samplers' Gaussian noise is the cost a sampling step adds to a training step: one normal
@@ -15,13 +11,10 @@ import (
 // one seed per step from StepInfo.Rand (the checkpointed "noise" stream, so determinism and
 // resume are unchanged) and generate the normals from it with a small inline generator
 // (wyrand, 64 bits per call, two normals per call) and Marsaglia & Tsang's ziggurat (J. Stat.
-// Softw. 5(8), 2000), exact up to float32 rounding. The weights are cut into fixed chunks, each
-// with its own generator seeded by (step seed, chunk index), so the chunks run on all cores and
-// the result does not depend on which goroutine takes which chunk.
-
-// noiseChunk is the number of weights per chunk: large enough that a goroutine's start is
-// noise, small enough that LeNet-5 has chunks for every core.
-const noiseChunk = 1 << 15
+// Softw. 5(8), 2000), exact up to float32 rounding. The weights are cut into fixed spans
+// (train.Spans), each with its own generator seeded by (step seed, span index), so the spans run
+// on all cores (train.EachSpan) and the result does not depend on which goroutine takes which
+// span.
 
 // wyrand is Wang Yi's 64-bit generator (public domain): a Weyl sequence through a 128-bit
 // multiply-fold. It passes BigCrush and PractRand; its period is 2⁶⁴.
@@ -144,45 +137,4 @@ func (r *wyrand) rest(hz int32) float64 {
 		}
 		hz = int32(r.uint32())
 	}
-}
-
-// span is one chunk of one parameter.
-type span struct{ k, lo, hi, index int }
-
-// chunks cuts the parameters into spans of at most noiseChunk weights, in a fixed order.
-func chunks(params []train.Param) []span {
-	var out []span
-	for k, p := range params {
-		for lo := 0; lo < len(p.Value); lo += noiseChunk {
-			out = append(out, span{k: k, lo: lo, hi: min(lo+noiseChunk, len(p.Value)), index: len(out)})
-		}
-	}
-	return out
-}
-
-// parallel runs f on every span, on up to GOMAXPROCS goroutines; f must write only its span.
-func parallel(spans []span, f func(s span)) {
-	workers := min(runtime.GOMAXPROCS(0), len(spans))
-	if workers <= 1 {
-		for _, s := range spans {
-			f(s)
-		}
-		return
-	}
-	var wg sync.WaitGroup
-	next := make(chan span, len(spans))
-	for _, s := range spans {
-		next <- s
-	}
-	close(next)
-	for range workers {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for s := range next {
-				f(s)
-			}
-		}()
-	}
-	wg.Wait()
 }

@@ -123,14 +123,14 @@ func (o *PSGLD) Step(params []train.Param, s train.StepInfo) error {
 		o.z = zerosLike(params)
 	}
 	c := kernels.PSGLDConsts{A: a, B: b, Lambda: lam, H: h, Noise: noise, First: first, Explore: explore}
-	parallel(chunks(params), func(sp span) {
-		p := params[sp.k]
-		z := o.z[sp.k][sp.lo:sp.hi]
+	train.EachSpan(train.Spans(params), func(sp train.Span) {
+		p := params[sp.K]
+		z := o.z[sp.K][sp.Lo:sp.Hi]
 		if !explore {
-			r := newWyrand(stepSeed, sp.index)
+			r := newWyrand(stepSeed, sp.Index)
 			r.fill(z)
 		}
-		kernels.PSGLDUpdate(p.Value[sp.lo:sp.hi], p.Grad[sp.lo:sp.hi], o.v[sp.k][sp.lo:sp.hi], z, c)
+		kernels.PSGLDUpdate(p.Value[sp.Lo:sp.Hi], p.Grad[sp.Lo:sp.Hi], o.v[sp.K][sp.Lo:sp.Hi], z, c)
 	})
 	o.t++
 	return nil
