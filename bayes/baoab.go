@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/uqnn/uqnn/internal/kernels"
 	"github.com/uqnn/uqnn/internal/train"
 )
 
@@ -54,6 +55,7 @@ type BAOAB struct {
 	kin     float64 // mean p² after the last completed closing B (or the initial draw)
 	conf    float64 // θ·∇U/d at the last step's θ
 	p       [][]float32
+	z       [][]float32 // scratch: this step's normal draws
 }
 
 // DefaultFrictionStep is γ·h when Friction is 0.
@@ -79,7 +81,7 @@ func (o *BAOAB) Init(params []train.Param) error {
 		return err
 	}
 	o.started, o.t, o.hPrev, o.kin, o.conf = false, 0, 0, 0, 0
-	o.p = zerosLike(params)
+	o.p, o.z = zerosLike(params), nil
 	return nil
 }
 
@@ -109,34 +111,45 @@ func (o *BAOAB) Step(params []train.Param, s train.StepInfo) error {
 	// its own partial sums of p² and θ·∇U, added in chunk order so the result is the same on
 	// any number of cores.
 	stepSeed := s.Rand.Uint64()
-	spans := chunks(params)
+	spans := train.Spans(params)
 	ppC, tgC := make([]float64, len(spans)), make([]float64, len(spans))
 	started, hPrev, sqT := o.started, o.hPrev, math.Sqrt(temp)
 	h32, hp32, n32, c32, sd32, sq32 := float32(h/2), float32(hPrev/2), float32(n), float32(c), float32(sd), float32(sqT)
-	parallel(spans, func(sp span) {
-		r := newWyrand(stepSeed, sp.index)
-		q, p := params[sp.k], o.p[sp.k]
-		val, grad, p := q.Value[sp.lo:sp.hi], q.Grad[sp.lo:sp.hi], p[sp.lo:sp.hi]
+	if o.z == nil {
+		o.z = zerosLike(params)
+	}
+	train.EachSpan(spans, func(sp train.Span) {
+		r := newWyrand(stepSeed, sp.Index)
+		q, p := params[sp.K], o.p[sp.K]
+		val, grad, p, z := q.Value[sp.Lo:sp.Hi], q.Grad[sp.Lo:sp.Hi], p[sp.Lo:sp.Hi], o.z[sp.K][sp.Lo:sp.Hi]
+		if started {
+			// The common step, vectorized (internal/kernels); the draws come first, in the
+			// order the loop below takes them.
+			if sd32 != 0 {
+				r.fill(z)
+			}
+			pp, tf := kernels.BAOABUpdate(val, grad, p, z, kernels.BAOABConsts{N: n32, HPrev: hp32, H: h32, C: c32, SD: sd32})
+			ppC[sp.Index], tgC[sp.Index] = pp, -tf
+			return
+		}
 		var pp, tg float64
 		for i, g := range grad {
 			f := -n32 * g // F = −∇U
 			th := val[i]
 			tg -= float64(th * f)
-			pi := p[i]
-			if started {
-				pi += hp32 * f // the previous step's closing B
-			} else {
-				pi = sq32 * float32(r.normal())
-			}
+			pi := sq32 * float32(r.normal())
 			pp += float64(pi * pi)
 			pi += h32 * f  // B
 			th += h32 * pi // A
-			pi = c32*pi + sd32*float32(r.normal())
+			pi = c32 * pi
+			if sd32 != 0 {
+				pi += sd32 * float32(r.normal()) // O
+			}
 			th += h32 * pi // A
 			p[i] = pi
 			val[i] = th
 		}
-		ppC[sp.index], tgC[sp.index] = pp, tg
+		ppC[sp.Index], tgC[sp.Index] = pp, tg
 	})
 	var pp, tg float64
 	var d int

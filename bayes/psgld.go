@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 
+	"github.com/uqnn/uqnn/internal/kernels"
 	"github.com/uqnn/uqnn/internal/train"
 )
 
@@ -48,6 +49,7 @@ type PSGLD struct {
 
 	t uint64      // steps taken
 	v [][]float32 // running mean of g², per parameter
+	z [][]float32 // scratch: this step's normal draws
 }
 
 // DefaultPSGLDLambda is PSGLD's λ when Lambda is 0, chosen by measuring √V (the RMS of the
@@ -94,7 +96,7 @@ func (o *PSGLD) Init(params []train.Param) error {
 		return err
 	}
 	o.t = 0
-	o.v = zerosLike(params)
+	o.v, o.z = zerosLike(params), nil
 	return nil
 }
 
@@ -117,23 +119,18 @@ func (o *PSGLD) Step(params []train.Param, s train.StepInfo) error {
 	first, explore := o.t == 0, s.Explore
 	a, b, lam := float32(alpha), float32(1-alpha), float32(lambda)
 	stepSeed := s.Rand.Uint64()
-	parallel(chunks(params), func(sp span) {
-		r := newWyrand(stepSeed, sp.index)
-		p, v := params[sp.k], o.v[sp.k]
-		val, grad, v := p.Value[sp.lo:sp.hi], p.Grad[sp.lo:sp.hi], v[sp.lo:sp.hi]
-		for i, g := range grad {
-			vi := g * g
-			if !first {
-				vi = a*v[i] + b*vi
-			}
-			v[i] = vi
-			G := 1 / (lam + sqrt32(vi))
-			if explore {
-				val[i] -= h * G * g
-				continue
-			}
-			val[i] += -h*G*g + sqrt32(noise*G)*float32(r.normal())
+	if o.z == nil {
+		o.z = zerosLike(params)
+	}
+	c := kernels.PSGLDConsts{A: a, B: b, Lambda: lam, H: h, Noise: noise, First: first, Explore: explore}
+	train.EachSpan(train.Spans(params), func(sp train.Span) {
+		p := params[sp.K]
+		z := o.z[sp.K][sp.Lo:sp.Hi]
+		if !explore {
+			r := newWyrand(stepSeed, sp.Index)
+			r.fill(z)
 		}
+		kernels.PSGLDUpdate(p.Value[sp.Lo:sp.Hi], p.Grad[sp.Lo:sp.Hi], o.v[sp.K][sp.Lo:sp.Hi], z, c)
 	})
 	o.t++
 	return nil
