@@ -14,7 +14,8 @@
 # report also compares CPU time per step at one thread (scripts/benchreport/torchcpu.py for
 # PyTorch, cpu-s/op for uqnn), which counts the work and not the waits for a core.
 # Knobs: ROUNDS (5), THREADS ("2 1"), BENCHTIME (20x, per Go benchmark per round), BENCHTIME_ORT (3s),
-# BENCH_OUT (bin/bench), BENCH_ENVS ("asis unset"), BENCH_ORT (1; 0 leaves onnxruntime out).
+# BENCH_OUT (bin/bench), BENCH_ENVS ("asis unset"), BENCH_ORT (1; 0 leaves onnxruntime out),
+# BENCH_BAYES (1; 0 leaves the samplers out), BENCHTIME_BAYES (60x).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${BENCH_OUT:-bin/bench}
@@ -77,5 +78,11 @@ done
 if [ "${BENCH_ORT:-1}" = 1 ]; then
   echo "== uqnn vs bare onnxruntime" >&2
   go test -run '^$' -bench 'VsBare' -benchtime "${BENCHTIME_ORT:-3s}" -count 1 ./internal/ort ./adversarial > "$out/ort.txt"
+fi
+if [ "${BENCH_BAYES:-1}" = 1 ]; then
+  # Issue 11's ratios: a sampling step against an Adam training step on the same LeNet-5
+  # (interleaved inside the benchmark), and ensemble.onnx against its members' own sessions.
+  echo "== bayes: sampling step vs training step; ensemble graph vs member sessions" >&2
+  go test -run '^$' -bench 'SamplingStep|EnsembleVsSessions' -benchtime "${BENCHTIME_BAYES:-60x}" -count 1 ./bayes > "$out/bayes.txt"
 fi
 go run ./scripts/benchreport "$out" | tee "$out/report.txt"

@@ -256,6 +256,34 @@ func main() {
 	if ort, err := readBench(filepath.Join(dir, "ort.txt")); err == nil {
 		reportORT(ort)
 	}
+	if bs, err := readBench(filepath.Join(dir, "bayes.txt")); err == nil {
+		reportBayes(bs)
+	}
+}
+
+// reportBayes prints the samplers' step against Adam's (BenchmarkSamplingStep) and the
+// ensemble graph against its members' sessions (BenchmarkEnsembleVsSessions), each a median of
+// paired, interleaved timings inside the benchmark, on the machine's GOMAXPROCS (2).
+func reportBayes(bs bench) {
+	fmt.Println("\n== bayes (LeNet-5; interleaved pairs inside each benchmark; lower is better)")
+	names := make([]string, 0, len(bs))
+	for name := range bs {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		m := bs[name]
+		switch {
+		case strings.Contains(name, "SamplingStep"):
+			sampler := name[strings.LastIndex(name, "/")+1:]
+			if i := strings.LastIndex(sampler, "-"); i > 0 {
+				sampler = sampler[:i]
+			}
+			fmt.Printf("%-8s sampling step / Adam training step  %8.3f   (%.4f s vs %.4f s)\n", sampler, m["ratio"], m[sampler+"-s/step"], m["adam-s/step"])
+		case strings.Contains(name, "EnsembleVsSessions"):
+			fmt.Printf("ensemble.onnx / 20 member sessions         %8.3f   (%.4f s vs %.4f s for 1,000 images)\n", m["ratio"], m["ensemble-s"], m["sessions-s"])
+		}
+	}
 }
 
 func report(e *env, cores int) {
