@@ -12,6 +12,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -266,12 +267,7 @@ func main() {
 // paired, interleaved timings inside the benchmark, on the machine's GOMAXPROCS (2).
 func reportBayes(bs bench) {
 	fmt.Println("\n== bayes (LeNet-5; interleaved pairs inside each benchmark; lower is better)")
-	names := make([]string, 0, len(bs))
-	for name := range bs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(bs)) {
 		m := bs[name]
 		switch {
 		case strings.Contains(name, "SamplingStep"):
@@ -481,12 +477,7 @@ func reportLimit(e *env) {
 
 func reportORT(bs bench) {
 	fmt.Println("\n== uqnn vs bare onnxruntime (same session settings, interleaved; ratio = uqnn throughput / bare, higher is better)")
-	names := make([]string, 0, len(bs))
-	for name := range bs {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	for _, name := range names {
+	for _, name := range slices.Sorted(maps.Keys(bs)) {
 		// internal/ort reports "ratio" (eval), adversarial "oracle/bare".
 		for _, unit := range []string{"ratio", "oracle/bare"} {
 			if r, ok := bs[name][unit]; ok {
