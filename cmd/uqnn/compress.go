@@ -51,7 +51,7 @@ Methods:
              S = |∂L/∂w| / max over the weight's tensor of |∂L/∂w| (--sdr-raw: S = |∂L/∂w|),
              biases untouched; then cut every |w| ≤ T for the largest T that keeps the validation
              loss within --tolerance nats (bisection over the magnitudes, --val-n images), then
-             fine-tune --finetune-epochs (default 3) with that mask fixed.
+             fine-tune --finetune-epochs (default 8) with that mask fixed.
 Registered: `
 
 func newCompressCmd(g *globals) *cobra.Command { return compressCmd(g, &compressOptions{}) }
