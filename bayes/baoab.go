@@ -55,7 +55,8 @@ type BAOAB struct {
 	kin     float64 // mean p² after the last completed closing B (or the initial draw)
 	conf    float64 // θ·∇U/d at the last step's θ
 	p       [][]float32
-	z       [][]float32 // scratch: this step's normal draws
+	z       [][]float32  // scratch: this step's normal draws
+	spans   []train.Span // the parameters cut for the cores, with z
 }
 
 // DefaultFrictionStep is γ·h when Friction is 0.
@@ -111,13 +112,13 @@ func (o *BAOAB) Step(params []train.Param, s train.StepInfo) error {
 	// its own partial sums of p² and θ·∇U, added in chunk order so the result is the same on
 	// any number of cores.
 	stepSeed := s.Rand.Uint64()
-	spans := train.Spans(params)
+	if o.z == nil {
+		o.z, o.spans = zerosLike(params), train.Spans(params)
+	}
+	spans := o.spans
 	ppC, tgC := make([]float64, len(spans)), make([]float64, len(spans))
 	started, hPrev, sqT := o.started, o.hPrev, math.Sqrt(temp)
 	h32, hp32, n32, c32, sd32, sq32 := float32(h/2), float32(hPrev/2), float32(n), float32(c), float32(sd), float32(sqT)
-	if o.z == nil {
-		o.z = zerosLike(params)
-	}
 	train.EachSpan(spans, func(sp train.Span) {
 		r := newWyrand(stepSeed, sp.Index)
 		q, p := params[sp.K], o.p[sp.K]

@@ -47,9 +47,10 @@ type PSGLD struct {
 	// Temperature is T; 0 means 1 (the Bayes posterior). T < 1 sharpens it (cold posterior).
 	Temperature float64
 
-	t uint64      // steps taken
-	v [][]float32 // running mean of g², per parameter
-	z [][]float32 // scratch: this step's normal draws
+	t     uint64       // steps taken
+	v     [][]float32  // running mean of g², per parameter
+	z     [][]float32  // scratch: this step's normal draws
+	spans []train.Span // the parameters cut for the cores, with z
 }
 
 // DefaultPSGLDLambda is PSGLD's λ when Lambda is 0, chosen by measuring √V (the RMS of the
@@ -120,10 +121,10 @@ func (o *PSGLD) Step(params []train.Param, s train.StepInfo) error {
 	a, b, lam := float32(alpha), float32(1-alpha), float32(lambda)
 	stepSeed := s.Rand.Uint64()
 	if o.z == nil {
-		o.z = zerosLike(params)
+		o.z, o.spans = zerosLike(params), train.Spans(params)
 	}
 	c := kernels.PSGLDConsts{A: a, B: b, Lambda: lam, H: h, Noise: noise, First: first, Explore: explore}
-	train.EachSpan(train.Spans(params), func(sp train.Span) {
+	train.EachSpan(o.spans, func(sp train.Span) {
 		p := params[sp.K]
 		z := o.z[sp.K][sp.Lo:sp.Hi]
 		if !explore {

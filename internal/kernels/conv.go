@@ -112,6 +112,7 @@ type convWorker[T Float] struct {
 	out  []T       // [M, tile·L]: GEMM output or spread output gradient (extended-width path)
 	offs []int32   // [K]: each tap's offset into the padded planes (direct path)
 	acc  []float32 // [M, K, 8]: lane-wise partial weight gradient (direct path)
+	dout []float32 // [M, L rounded up to 8]: extended output of one image (direct path)
 	// Direct path buffers whose zeros (borders, dropped columns) outlive a call: the padded
 	// image for the two geometries a layer alternates between (its own and its adjoint's), and
 	// the spread output gradient.

@@ -82,8 +82,8 @@ func (c *Conv[T]) directForward(g ConvGeom, x, w, b, y []float32) {
 	c.eachImage(g.N*K*l*g.M, func(wk *convWorker[T], lo, hi int) {
 		wk.offs = directOffsets(g, wk.offs)
 		pad := wk.padBuf(g)
-		out := grow(wk.acc, g.M*lr)
-		wk.acc = out
+		out := grow(wk.dout, g.M*lr)
+		wk.dout = out
 		for n := lo; n < hi; n++ {
 			directPad(g, x[n*xs:(n+1)*xs], pad)
 			C.uqnn_direct_fwd(fp(pad), (*C.int)(unsafe.Pointer(&wk.offs[0])), C.int(K), fp(w), C.int(g.M), fp(out), C.long(nv), C.long(lr))
