@@ -28,7 +28,12 @@ func Plan(c Config) []*Stage {
 	add := func(s *Stage) { p = append(p, s) }
 	add(&Stage{Name: "train", Group: "train", Version: 2, Slice: trainSlice(c), run: runTrain})
 	for _, m := range c.Compress.Methods {
-		add(&Stage{Name: NetworkStage(m), Group: "compress", Deps: []string{"train"}, Version: 2,
+		deps, group := []string{"train"}, "compress"
+		if m == Combined && slices.Contains(c.Compress.Methods, SVD) {
+			// The combined network continues from the svd network rather than sparsifying again.
+			deps, group = append(deps, NetworkStage(SVD)), "combine"
+		}
+		add(&Stage{Name: NetworkStage(m), Group: group, Deps: deps, Version: 3,
 			Slice: compressSlice(c, m), run: compressRunner(m)})
 	}
 	for _, n := range c.Networks() {

@@ -31,7 +31,8 @@ type Job struct {
 
 // groupAfter is what each group waits for.
 var groupAfter = map[string][]string{
-	"train": nil, "compress": {"train"}, "sample": {"compress"}, "attack": {"compress"},
+	"train": nil, "compress": {"train"}, "combine": {"compress"},
+	"sample": {"compress", "combine"}, "attack": {"compress", "combine"},
 	"sweep": {"train"}, "detect": {"sample", "attack"},
 }
 

@@ -37,7 +37,9 @@ func (e *NotAvailableError) Is(target error) bool { return target == ErrNotAvail
 
 // Groups are the stage groups in the order they run; a group's stages depend only on stages of
 // earlier groups.
-var Groups = []string{"train", "compress", "sample", "attack", "sweep", "detect"}
+// "combine" holds the combined network when it continues from the svd network, so a Slurm array
+// runs it after the compress array.
+var Groups = []string{"train", "compress", "combine", "sample", "attack", "sweep", "detect"}
 
 // Stage is one cached unit of work.
 type Stage struct {

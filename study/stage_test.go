@@ -203,7 +203,37 @@ func TestSlurmJobsDependencies(t *testing.T) {
 	if j := byName["train"]; j.Tasks != 1 || len(j.After) != 0 || !strings.Contains(j.Body, `--stage train --shard "$SLURM_ARRAY_TASK_ID/1"`) {
 		t.Errorf("train job: %+v", j)
 	}
-	if j := byName["merge"]; len(j.After) != 6 || !strings.Contains(j.Body, "--merge") {
-		t.Errorf("merge job after %v; want all six groups", j.After)
+	if j := byName["combine"]; strings.Join(j.After, ",") != "compress" || j.Tasks != 1 {
+		t.Errorf("combine job: after %v, %d tasks; want after compress and 1 task", j.After, j.Tasks)
+	}
+	if j := byName["sample"]; strings.Join(j.After, ",") != "compress,combine" {
+		t.Errorf("sample job after %v; want compress,combine", j.After)
+	}
+	if j := byName["merge"]; len(j.After) != 7 || !strings.Contains(j.Body, "--merge") {
+		t.Errorf("merge job after %v; want all seven groups", j.After)
+	}
+}
+
+// The combined network continues from the svd network when the study makes one, and starts from
+// the base network when it does not.
+func TestPlanCombinedFromSVD(t *testing.T) {
+	find := func(p []*Stage, name string) *Stage {
+		for _, s := range p {
+			if s.Name == name {
+				return s
+			}
+		}
+		t.Fatalf("no stage %s", name)
+		return nil
+	}
+	c := Quick()
+	s := find(Plan(c), NetworkStage(Combined))
+	if s.Group != "combine" || strings.Join(s.Deps, ",") != "train,compress/svd" {
+		t.Errorf("combined with svd: group %s, deps %v; want combine, train,compress/svd", s.Group, s.Deps)
+	}
+	c.Compress.Methods = []string{Magnitude, Combined}
+	s = find(Plan(c), NetworkStage(Combined))
+	if s.Group != "compress" || strings.Join(s.Deps, ",") != "train" {
+		t.Errorf("combined without svd: group %s, deps %v; want compress, train", s.Group, s.Deps)
 	}
 }

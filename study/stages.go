@@ -81,6 +81,9 @@ func newMethod(stage, name string, c CompressConfig, retrain int) (compress.Meth
 		}
 	}
 	if ft, ok := m.(compress.FineTuner); ok {
+		if name == SDR && c.SDRTuneEpochs > 0 {
+			retrain = c.SDRTuneEpochs
+		}
 		ft.SetFineTuneEpochs(retrain)
 	}
 	return m, nil
@@ -103,13 +106,18 @@ func (e *Env) compressEnv(pp pixel.Preprocess, sd uint64) (compress.Env, error) 
 }
 
 // compressRunner makes network m from the base network with the compress library's methods
-// (combined: svd, then magnitude, then quantization, as one compress.Chain).
+// (combined: svd, then magnitude, then quantization, as one compress.Chain; where the study also
+// makes the svd network, combined starts from it and chains magnitude and quantization only).
 func compressRunner(method string) func(ctx context.Context, e *Env, w *Work) error {
 	return func(ctx context.Context, e *Env, w *Work) error {
 		c := e.Config.Compress
 		names := []string{method}
+		startDir := w.Input("train")
 		if method == Combined {
 			names = []string{SVD, Magnitude, "quantize"}
+			if d := w.Input(NetworkStage(SVD)); d != "" {
+				names, startDir = names[1:], d
+			}
 		}
 		var ms []compress.Method
 		var missing []string
@@ -127,12 +135,17 @@ func compressRunner(method string) func(ctx context.Context, e *Env, w *Work) er
 		if len(missing) > 0 {
 			return &NotAvailableError{Stage: "compress/" + method, Missing: missing}
 		}
-		basePath := filepath.Join(w.Input("train"), ModelFile)
 		base, pp, err := loadNetwork(w.Input("train"))
 		if err != nil {
 			return err
 		}
-		sha, err := onnxio.FileSHA256(basePath)
+		start := base
+		if startDir != w.Input("train") {
+			if start, _, err = loadNetwork(startDir); err != nil {
+				return err
+			}
+		}
+		sha, err := onnxio.FileSHA256(filepath.Join(startDir, ModelFile))
 		if err != nil {
 			return err
 		}
@@ -140,7 +153,7 @@ func compressRunner(method string) func(ctx context.Context, e *Env, w *Work) er
 		if err != nil {
 			return err
 		}
-		res, err := compress.Chain(ctx, base, ms, env, sha)
+		res, err := compress.Chain(ctx, start, ms, env, sha)
 		if err != nil {
 			return err
 		}
