@@ -261,6 +261,9 @@ func (e *Env) runStage(ctx context.Context, s *Stage, digests map[string]string,
 	if err := ctx.Err(); err != nil {
 		return o, err
 	}
+	if e.Logf != nil {
+		e.Logf("study: %-28s started %s\n", s.Name, time.Now().Format("15:04:05"))
+	}
 	start := time.Now()
 	d, err := e.execute(ctx, s, key, digests)
 	o.Seconds = time.Since(start).Seconds()

@@ -91,6 +91,86 @@ func BenchmarkRetrainEpoch(b *testing.B) {
 	})
 }
 
+// stepClock is a hook that times a run's steady state: from the end of step skip to the end of
+// the last step, so the graph build and the first steps' allocations stay out of it.
+type stepClock struct {
+	skip  int
+	start time.Time
+	steps int
+	d     time.Duration
+}
+
+func (c *stepClock) hook() train.Hook {
+	return train.Hook{Name: "bench-clock", AfterStep: func(_ context.Context, s *train.State) error {
+		switch {
+		case s.Step+1 == c.skip:
+			c.start = time.Now()
+		case s.Step+1 > c.skip:
+			c.steps, c.d = s.Step+1-c.skip, time.Since(c.start)
+		}
+		return nil
+	}}
+}
+
+// perStep is the steady-state time of one step.
+func (c *stepClock) perStep() float64 { return c.d.Seconds() / float64(c.steps) }
+
+// BenchmarkSVDEpoch is issue 9's "an svd epoch costs ≤ 2× a plain training epoch" and "a
+// retraining epoch under a mask costs ≤ 1.1× a plain one", as uqnn compress runs them on
+// LeNet-5: a plain Adam epoch (train.Fit), one under Han's 8% magnitude mask, and one epoch of
+// sparse variational dropout (compress.SVD: the variational graph, the noise, the KL step) in
+// its first epoch, where no weight is pruned yet and the KL step touches every weight. An epoch
+// is its steps (a full MNIST epoch has 859, so the one graph build is under 1% of it): each
+// side's steady-state time per step, after skip steps, measured back to back in every
+// iteration with the first side alternating; the ratios are medians of the per-iteration
+// ratios.
+func BenchmarkSVDEpoch(b *testing.B) {
+	const steps, skip = 40, 8
+	m, err := fixtures.Build("lenet5", rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		b.Fatal(err)
+	}
+	_, masks, err := compress.Magnitude(m, compress.MagnitudeConfig{Keep: compress.HanLeNet5Keep})
+	if err != nil {
+		b.Fatal(err)
+	}
+	data := train.Data{Train: randomSet(rand.New(rand.NewPCG(5, 6)), steps*trainBatch), Scale: 1.0 / 255}
+	plain := func(ms compress.Masks) float64 {
+		c := &stepClock{skip: skip}
+		cfg := train.FitConfig{Config: train.Config{Epochs: 1, Batch: trainBatch, LR: 1e-4, Seed: 1, EvalTrain: -1, Masks: ms}}
+		f, err := train.Fit(context.Background(), m, data, &train.Adam{}, cfg, c.hook())
+		if err != nil {
+			b.Fatal(err)
+		}
+		f.Close()
+		return c.perStep()
+	}
+	svd := func() float64 {
+		c := &stepClock{skip: skip}
+		if _, err := compress.SVD(context.Background(), m, data, compress.SVDConfig{Epochs: 1, Batch: trainBatch, Seed: 1, EvalTrain: -1}, c.hook()); err != nil {
+			b.Fatal(err)
+		}
+		return c.perStep()
+	}
+	var svdR, maskR []float64
+	var plainS, svdS []float64
+	for i := 0; b.Loop(); i++ {
+		var p, q, v float64
+		if i%2 == 0 {
+			p, q, v = plain(nil), plain(masks), svd()
+		} else {
+			v, q, p = svd(), plain(masks), plain(nil)
+		}
+		svdR, maskR = append(svdR, v/p), append(maskR, q/p)
+		plainS, svdS = append(plainS, p), append(svdS, v)
+	}
+	med := func(v []float64) float64 { slices.Sort(v); return v[len(v)/2] }
+	b.ReportMetric(med(svdR), "svd/plain")
+	b.ReportMetric(med(maskR), "masked/plain")
+	b.ReportMetric(1e3*med(plainS), "plain-ms/step")
+	b.ReportMetric(1e3*med(svdS), "svd-ms/step")
+}
+
 // BenchmarkFilterPrunedORT is onnxruntime inference at batch 256 of LeNet-5 and of LeNet-5
 // with half the filters of each conv removed (compress.RemoveFilters, what `uqnn compress
 // --method filter` writes at its default --remove 0.5): the ratio of the two is the speed-up of
