@@ -28,12 +28,13 @@ func Plan(c Config) []*Stage {
 	add := func(s *Stage) { p = append(p, s) }
 	add(&Stage{Name: "train", Group: "train", Version: 2, Slice: trainSlice(c), run: runTrain})
 	for _, m := range c.Compress.Methods {
-		deps, group := []string{"train"}, "compress"
+		deps, group, version := []string{"train"}, "compress", 3
 		if m == Combined && slices.Contains(c.Compress.Methods, SVD) {
-			// The combined network continues from the svd network rather than sparsifying again.
-			deps, group = append(deps, NetworkStage(SVD)), "combine"
+			// The combined network continues from the svd network (its zeros kept) rather than
+			// sparsifying again.
+			deps, group, version = append(deps, NetworkStage(SVD)), "combine", 4
 		}
-		add(&Stage{Name: NetworkStage(m), Group: group, Deps: deps, Version: 3,
+		add(&Stage{Name: NetworkStage(m), Group: group, Deps: deps, Version: version,
 			Slice: compressSlice(c, m), run: compressRunner(m)})
 	}
 	for _, n := range c.Networks() {

@@ -16,7 +16,7 @@ type compressOptions struct {
 	finetune, batch, calibN                               int
 	lr, wd                                                float64
 	seed                                                  uint64
-	json                                                  bool
+	json, noMask                                          bool
 	trainN, valN, testN                                   int // tests use fewer images (0: all)
 	registry                                              map[string]compress.Method
 	owner                                                 map[string]string // flag → method
@@ -36,7 +36,9 @@ and one record per method (uqnn.compression: method, hyperparameters, source SHA
 Retraining uses MNIST's first 55,000 training images with --optimizer at --lr (default 3× the
 fine-tuning rate: Adam 3e-4, SGD 3e-3), --weight-decay and --batch; thresholds are chosen on the
 last 5,000 (the validation split); the test set is only scored. Defaults were chosen on the
-validation split.
+validation split. A source that uqnn compressed before (its metadata holds compression records)
+keeps its zero weights at zero through every method, as a chain does; --no-mask lets them
+regrow.
 
 Methods:
   magnitude  Han et al. 2015. --stages times: prune the smallest |w| (per-layer |w| ≤ --quality·σ,
@@ -83,6 +85,7 @@ func compressCmd(g *globals, o *compressOptions) *cobra.Command {
 	f.StringVar(&o.preprocess, "preprocess", "auto", "pixel preprocessing: auto (metadata, else calibration), 0..1, 0..255, mnist, -1..1 or scale=S,offset=O")
 	f.IntVar(&o.calibN, "calib-n", calibDefault, "validation images for --preprocess auto")
 	f.BoolVar(&o.json, "json", false, "print one JSON document")
+	f.BoolVar(&o.noMask, "no-mask", false, "let the zero weights of an already compressed source regrow while retraining")
 	o.quant.bind(f)
 	for _, name := range compress.MethodNames() {
 		m, _ := compress.NewMethod(name)

@@ -164,6 +164,17 @@ func TestCompressMagnitudeEndToEnd(t *testing.T) {
 	if rep.PNG != filepath.Join(dir, "mag.prune.png") || m.Graph == nil {
 		t.Errorf("figure at %s; want beside the output", rep.PNG)
 	}
+
+	// Compressing the compressed model again keeps its zeros at zero through retraining; with
+	// --no-mask they are free to regrow (the 90% target then keeps zeros that retraining moves).
+	again := runSmallCompress(t, out, "--method", "magnitude", "--keep-all", "0.9", "--stages", "1", "--finetune-epochs", "1", "-o", filepath.Join(dir, "again.onnx"))
+	if again.Ledger.NonZero > rep.Ledger.NonZero {
+		t.Errorf("recompressing a model with %d non-zero weights left %d; its zeros must stay zero", rep.Ledger.NonZero, again.Ledger.NonZero)
+	}
+	free := runSmallCompress(t, out, "--method", "magnitude", "--keep-all", "0.9", "--stages", "1", "--finetune-epochs", "1", "--no-mask", "-o", filepath.Join(dir, "free.onnx"))
+	if free.Ledger.NonZero <= rep.Ledger.NonZero {
+		t.Errorf("with --no-mask, %d non-zero weights after retraining at 90%%; want more than the source's %d", free.Ledger.NonZero, rep.Ledger.NonZero)
+	}
 }
 
 func TestCompressFilterAndSDREndToEnd(t *testing.T) {
