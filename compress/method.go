@@ -36,6 +36,13 @@ type FineTuner interface {
 	SetFineTuneEpochs(epochs int)
 }
 
+// Exclusive is a Method with options that replace others when set (sdr's --sdr-keep replaces
+// the --tolerance search): each pair names two options of which at most one may be given. The
+// CLI refuses both; a library caller who sets the first gets it, and the second is not used.
+type Exclusive interface {
+	Exclusive() [][2]string
+}
+
 // Supporter is a Method that can tell before any work whether a model has what it needs (filter
 // pruning: Convs whose channels it can follow); Chain asks it first, so an unsupported model
 // fails at once with an error wrapping onnxio.ErrUnsupported.

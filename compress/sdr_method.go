@@ -32,13 +32,19 @@ const (
 //     (Raw: S = |∂L/∂w|); biases are not shrunk.
 //  2. Threshold: the largest magnitude cut-off T (one for all layers) such that zeroing every
 //     |w| ≤ T keeps the validation loss (mean cross-entropy on ValN validation images, in
-//     onnxruntime) within Tolerance nats of the SDR-trained model's.
+//     onnxruntime) within Tolerance nats of the SDR-trained model's. With Keep > 0 the cut-off
+//     is instead the one that keeps round(Keep·n) of the n layer weights, the largest
+//     magnitudes (one threshold for all layers, ties to the earlier layer and position, as
+//     Magnitude's KeepAll): a target sparsity rather than a loss budget, for sweeps.
 //  3. Fine-tune TuneEpochs epochs with that mask fixed.
 type SDRMethod struct {
-	Lambda     float64 `json:"lambda"`
-	Raw        bool    `json:"raw,omitempty"`
-	Epochs     int     `json:"epochs"`
-	Tolerance  float64 `json:"tolerance"`
+	Lambda    float64 `json:"lambda"`
+	Raw       bool    `json:"raw,omitempty"`
+	Epochs    int     `json:"epochs"`
+	Tolerance float64 `json:"tolerance"`
+	// Keep, when > 0, is the kept fraction of the layer weights that sets the cut-off in place
+	// of Tolerance (the CLI refuses --tolerance with --sdr-keep; the record holds tolerance 0).
+	Keep       float64 `json:"keep,omitempty"`
 	ValN       int     `json:"val_n,omitempty"`
 	TuneEpochs int     `json:"tune_epochs"`
 }
@@ -59,10 +65,14 @@ func (p *SDRMethod) Options() []Option {
 		{"sdr-lambda", "sdr: λ, the share of a fully insensitive weight removed per step: w ← w − λ·w·max(0, 1 − S)", &p.Lambda},
 		{"sdr-raw", "sdr: S = |∂L/∂w| instead of |∂L/∂w| / max over the tensor of |∂L/∂w|", &p.Raw},
 		{"sdr-epochs", "sdr: training epochs with the shrinkage", &p.Epochs},
-		{"tolerance", "sdr: validation loss rise (nats) the threshold may cost", &p.Tolerance},
+		{"tolerance", "sdr: validation loss rise (nats) the threshold may cost (not with --sdr-keep)", &p.Tolerance},
+		{"sdr-keep", "sdr: kept fraction of all layers' weights; the cut-off keeps the largest magnitudes, one threshold for every layer, instead of the --tolerance search (0: off)", &p.Keep},
 		{"val-n", "sdr: validation images the threshold is chosen on (0: all)", &p.ValN},
 	}
 }
+
+// Exclusive: --sdr-keep replaces the --tolerance search.
+func (*SDRMethod) Exclusive() [][2]string { return [][2]string{{"sdr-keep", "tolerance"}} }
 
 // Check validates the hyperparameters, naming the flag at fault.
 func (p *SDRMethod) Check() error {
@@ -73,6 +83,8 @@ func (p *SDRMethod) Check() error {
 		return fmt.Errorf("--sdr-epochs %d: want at least 1", p.Epochs)
 	case !(p.Tolerance >= 0) || math.IsInf(p.Tolerance, 0):
 		return fmt.Errorf("--tolerance %g: want a finite value ≥ 0", p.Tolerance)
+	case !(p.Keep >= 0 && p.Keep <= 1):
+		return fmt.Errorf("--sdr-keep %g: want a kept fraction in (0, 1], or 0 for the --tolerance search", p.Keep)
 	case p.ValN < 0:
 		return fmt.Errorf("--val-n %d: want ≥ 0", p.ValN)
 	case p.TuneEpochs < 0:
@@ -85,7 +97,7 @@ func (p *SDRMethod) Apply(ctx context.Context, m *onnxio.Model, env *Env) (*Step
 	if err := p.Check(); err != nil {
 		return nil, err
 	}
-	if env.Data.Val.N == 0 {
+	if p.Keep == 0 && env.Data.Val.N == 0 {
 		return nil, fmt.Errorf("compress: sdr: the threshold needs validation images; the validation split is empty")
 	}
 	weights, err := layerWeights(m)
@@ -101,9 +113,23 @@ func (p *SDRMethod) Apply(ctx context.Context, m *onnxio.Model, env *Env) (*Step
 	if err != nil {
 		return nil, err
 	}
-	out, masks, res, err := Threshold(ctx, trained, env.ValidationLoss(p.ValN), ThresholdConfig{Tolerance: p.Tolerance})
-	if err != nil {
-		return nil, err
+	rec := *p
+	var out *onnxio.Model
+	var masks Masks
+	var cut float64
+	var how string
+	if p.Keep > 0 {
+		rec.Tolerance = 0
+		if out, masks, err = Magnitude(trained, MagnitudeConfig{KeepAll: p.Keep, Prior: env.Prior}); err != nil {
+			return nil, err
+		}
+		cut, how = cutoff(trained, masks), fmt.Sprintf("--sdr-keep %g", p.Keep)
+	} else {
+		var res ThresholdResult
+		if out, masks, res, err = Threshold(ctx, trained, env.ValidationLoss(p.ValN), ThresholdConfig{Tolerance: p.Tolerance}); err != nil {
+			return nil, err
+		}
+		cut, how = res.Cutoff, fmt.Sprintf("validation loss %.4f → %.4f (%d evaluations)", res.BaseLoss, res.Loss, res.Evaluations)
 	}
 	if masks, err = Intersect(masks, env.Prior); err != nil {
 		return nil, err
@@ -112,11 +138,23 @@ func (p *SDRMethod) Apply(ctx context.Context, m *onnxio.Model, env *Env) (*Step
 	if err != nil {
 		return nil, err
 	}
-	note := fmt.Sprintf("sdr: cut-off %.3g keeps %.2f%% of the weights; validation loss %.4f → %.4f (%d evaluations)",
-		res.Cutoff, 100*led.Kept, res.BaseLoss, res.Loss, res.Evaluations)
+	note := fmt.Sprintf("sdr: cut-off %.3g keeps %.2f%% of the weights; %s", cut, 100*led.Kept, how)
 	env.logf("  %s", note)
 	if out, err = env.Retrain(ctx, out, masks, p.TuneEpochs, RetrainLRScale, 301); err != nil {
 		return nil, err
 	}
-	return &Step{Model: out, Masks: masks, Params: *p, Notes: []string{note}}, nil
+	return &Step{Model: out, Masks: masks, Params: rec, Notes: []string{note}}, nil
+}
+
+// cutoff is the largest magnitude in m that masks prune (0 when they prune nothing).
+func cutoff(m *onnxio.Model, masks Masks) float64 {
+	var c float64
+	for name, k := range masks {
+		for i, v := range m.Initializer(name).Float32 {
+			if !k[i] {
+				c = math.Max(c, math.Abs(float64(v)))
+			}
+		}
+	}
+	return c
 }

@@ -72,6 +72,10 @@ type SVDConfig struct {
 	Warmup float64 `json:"warmup_epochs"`
 	// Threshold is the log α above which a weight is zeroed; 0 means DefaultSVDThreshold.
 	Threshold float64 `json:"log_alpha_threshold"`
+	// Keep, when in (0, 1], replaces the threshold rule with a target (svd_keep.go): training
+	// zeroes no weight, and at the end the round(Keep·n) of the n layer weights with the lowest
+	// log α keep their θ, the rest are set to 0. The record then holds threshold 0.
+	Keep float64 `json:"keep,omitempty"`
 	// Seed seeds the data order and the noise.
 	Seed uint64 `json:"seed"`
 
@@ -151,6 +155,8 @@ func SVD(ctx context.Context, m *onnxio.Model, data train.Data, cfg SVDConfig, h
 		return nil, fmt.Errorf("compress: svd: warm-up %g epochs; want a finite number", cfg.Warmup)
 	case !(cfg.Threshold > -LogAlphaClip && cfg.Threshold < LogAlphaClip):
 		return nil, fmt.Errorf("compress: svd: log α threshold %g; want a value in (−%g, %g)", cfg.Threshold, LogAlphaClip, LogAlphaClip)
+	case !(cfg.Keep >= 0 && cfg.Keep <= 1):
+		return nil, fmt.Errorf("compress: svd: kept fraction %g; want a value in (0, 1], or 0 for the log α threshold", cfg.Keep)
 	}
 	g, err := nn.Build(m, nn.Config{Batch: cfg.Batch, Variational: true})
 	if err != nil {
@@ -167,7 +173,7 @@ func SVD(ctx context.Context, m *onnxio.Model, data train.Data, cfg SVDConfig, h
 	if err != nil {
 		return nil, err
 	}
-	s := newSVDState(g, inner, cfg)
+	s := newSVDState(g, inner, trainingConfig(cfg))
 	s.n = data.Train.N
 	tcfg := train.Config{
 		Epochs: cfg.Epochs, Batch: cfg.Batch, LR: cfg.LR, Seed: cfg.Seed,
@@ -177,6 +183,9 @@ func SVD(ctx context.Context, m *onnxio.Model, data train.Data, cfg SVDConfig, h
 			"method": "svd", "lr": fmtF(cfg.LR), "epochs": strconv.Itoa(cfg.Epochs), "batch": strconv.Itoa(cfg.Batch),
 			"warmup": fmtF(cfg.Warmup), "threshold": fmtF(cfg.Threshold), "optimizer": "adam",
 		},
+	}
+	if cfg.Keep > 0 {
+		tcfg.Settings["keep"] = fmtF(cfg.Keep)
 	}
 	all := append([]train.Hook{train.EvalHook(cfg.EvalTrain), train.CurvesHook(cfg.CurvesEvery), s.hook()}, hooks...)
 	var res *train.Result
@@ -188,7 +197,11 @@ func SVD(ctx context.Context, m *onnxio.Model, data train.Data, cfg SVDConfig, h
 	if err != nil {
 		return nil, err
 	}
-	s.prune()
+	if cfg.Keep > 0 {
+		s.keepLowest(cfg.Keep)
+	} else {
+		s.prune()
+	}
 	out := m.Clone()
 	if err := g.WriteBack(out); err != nil {
 		return nil, fmt.Errorf("compress: svd: %w", err)
@@ -210,6 +223,9 @@ func SVD(ctx context.Context, m *onnxio.Model, data train.Data, cfg SVDConfig, h
 		r.Layers = append(r.Layers, sl)
 		kept += sl.Kept
 		total += sl.Params
+	}
+	if cfg.Keep > 0 {
+		cfg.Threshold = 0 // not used: Keep chose the weights
 	}
 	r.Params = SVDRecord{SVDConfig: cfg, LogSigma2Init: nn.LogSigma2Init, Optimizer: "adam", Schedule: "linear decay to 0"}
 	return r, nil

@@ -84,7 +84,10 @@ func Sweep(panels []Panel, xlabel string) ([]byte, error) {
 			p.Add(lp, sp, eb)
 			p.Legend.Add(s.Name, lp, sp)
 		}
-		p.Legend.Top = true
+		// Bottom left: at the left (little removed) the metrics are still high, and the lines
+		// fall towards the bottom right.
+		p.Legend.Top, p.Legend.Left = false, true
+		p.Legend.XOffs, p.Legend.YOffs = vg.Points(4), vg.Points(4)
 		plots = append(plots, p)
 	}
 	return encodePNG(vg.Points(float64(280*len(panels))), vg.Points(260), plots...)

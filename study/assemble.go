@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/uqnn/uqnn/adversarial"
+	"github.com/uqnn/uqnn/compress"
 	"github.com/uqnn/uqnn/internal/atomicfile"
 	"github.com/uqnn/uqnn/report"
 )
@@ -270,11 +271,14 @@ func (e *Env) sweepSection(s *report.Section, pts []SweepPoint) error {
 		s.Missing = []string{"no sweep point finished (see Stages)"}
 		return nil
 	}
+	c := e.Config.Sweep
 	acc, succ, q := report.Panel{Title: "test accuracy", YLabel: "accuracy"}, report.Panel{Title: "attack success", YLabel: "success rate"},
 		report.Panel{Title: "median queries (successes)", YLabel: "queries", LogY: true}
-	for _, m := range e.Config.Sweep.Methods {
-		var a, sc, qq report.IntervalSeries
-		a.Name, sc.Name, qq.Name = m, m, m
+	det := report.Panel{Title: "detection AUROC (MI)", YLabel: "AUROC"}
+	aurocs := 0
+	for _, m := range c.Methods {
+		var a, sc, qq, au report.IntervalSeries
+		a.Name, sc.Name, qq.Name, au.Name = m, m, m, m
 		for _, p := range pts {
 			if p.Method != m {
 				continue
@@ -285,25 +289,50 @@ func (e *Env) sweepSection(s *report.Section, pts []SweepPoint) error {
 			if p.MedianQueries != nil {
 				qq.Points = append(qq.Points, report.IntervalPoint{X: x, Y: p.MedianQueries.Value, Lo: p.MedianQueries.Lo, Hi: p.MedianQueries.Hi})
 			}
+			if p.AUROC != nil {
+				au.Points = append(au.Points, report.IntervalPoint{X: x, Y: p.AUROC.Value, Lo: p.AUROC.Lo, Hi: p.AUROC.Hi})
+				aurocs++
+			}
 		}
 		acc.Series, succ.Series, q.Series = append(acc.Series, a), append(succ.Series, sc), append(q.Series, qq)
+		det.Series = append(det.Series, au)
 	}
-	png, err := report.Sweep([]report.Panel{acc, succ, q}, "layer weights removed (%)")
+	const xlabel = "layer weights removed (%)"
+	png, err := report.Sweep([]report.Panel{acc, succ, q}, xlabel)
 	if err != nil {
 		return err
 	}
 	s.Figures = []report.Figure{{Name: "sweep.png", Caption: "Sparsity sweep with 95% bootstrap intervals", PNG: png}}
-	s.Paragraphs = []string{"Detection AUROC against compression is not swept: each sweep point would need its own ensemble and detection run (bayes.Sample + adversarial.Detect per point), which this build's plan does not schedule."}
+	if aurocs > 0 {
+		png, err := report.Sweep([]report.Panel{det}, xlabel)
+		if err != nil {
+			return err
+		}
+		s.Figures = append(s.Figures, report.Figure{Name: "sweep-auroc.png", PNG: png,
+			Caption: fmt.Sprintf("Detection AUROC of the MI of a %d-member pSGLD ensemble sampled from each point's network, its own adversarial images against their clean originals, with 95%% bootstrap intervals", c.Members)})
+	} else {
+		s.Missing = append(s.Missing, "detection AUROC: no sweep point has an adversarial image to detect (every attack failed)")
+	}
+	s.Paragraphs = []string{fmt.Sprintf("Each point prunes the base network: magnitude keeps 1 − r of the layer weights (one threshold, %d prune → retrain stages), "+
+		"filter removes r of each conv's filters, sdr shrinks for %d epoch(s) and cuts to keep 1 − r (--sdr-keep), svd trains %d epoch(s) and keeps the 1 − r with the lowest log α (--svd-keep); "+
+		"each retrains or fine-tunes %d epoch(s) except svd. The x axis is the measured share of layer weights removed. "+
+		"Each point is attacked on %d test images; a %d-member pSGLD ensemble (the sample section's chain settings) sampled from the point's network scores "+
+		"the point's own adversarial images against their clean originals (adversarial.Detect, MI); n/a where no attack succeeded.",
+		compress.DefaultMagnitudeStages, c.SDREpochs, c.SVDEpochs, c.RetrainEpochs, c.AttackN, c.Members)}
 	var rows [][]string
 	for _, p := range pts {
 		mq := "—"
 		if p.MedianQueries != nil {
 			mq = fmt.Sprintf("%.0f [%.0f, %.0f]", p.MedianQueries.Value, p.MedianQueries.Lo, p.MedianQueries.Hi)
 		}
+		au := "n/a"
+		if p.AUROC != nil {
+			au = fmt.Sprintf("%.3f [%.3f, %.3f] (%d adv.)", p.AUROC.Value, p.AUROC.Lo, p.AUROC.Hi, p.Adversarial)
+		}
 		rows = append(rows, []string{p.Method, fmt.Sprintf("%g%%", 100*p.Removed), fmt.Sprintf("%.1f%%", 100*p.WeightsRemoved),
 			fmt.Sprintf("%.2f%% [%.2f, %.2f]", 100*p.Accuracy.Value, 100*p.Accuracy.Lo, 100*p.Accuracy.Hi),
-			fmt.Sprintf("%.0f%% [%.0f, %.0f] of %d", 100*p.Success.Value, 100*p.Success.Lo, 100*p.Success.Hi, p.Attacked), mq})
+			fmt.Sprintf("%.0f%% [%.0f, %.0f] of %d", 100*p.Success.Value, 100*p.Success.Lo, 100*p.Success.Hi, p.Attacked), mq, au})
 	}
-	s.Tables = []report.Table{{Header: []string{"method", "asked removed", "weights removed", "accuracy [95% CI]", "attack success", "median queries"}, Rows: rows}}
+	s.Tables = []report.Table{{Header: []string{"method", "asked removed", "weights removed", "accuracy [95% CI]", "attack success", "median queries", "detection AUROC [95% CI]"}, Rows: rows}}
 	return nil
 }

@@ -96,13 +96,24 @@ type DetectConfig struct {
 }
 
 // SweepConfig is the sparsity sweep: each method at each removed fraction, retrained, scored
-// and attacked on fewer images, with bootstrap intervals.
+// and attacked on fewer images, with a small pSGLD ensemble per point for the detection AUROC
+// of the point's own adversarial images, all with bootstrap intervals.
 type SweepConfig struct {
-	Methods       []string  `yaml:"methods" json:"methods"`
-	Removed       []float64 `yaml:"removed" json:"removed"`
-	RetrainEpochs int       `yaml:"retrain_epochs" json:"retrain_epochs"`
-	AttackN       int       `yaml:"attack_n" json:"attack_n"`
-	Bootstrap     int       `yaml:"bootstrap" json:"bootstrap"`
+	Methods []string `yaml:"methods" json:"methods"`
+	// Removed are the fractions removed: of the layer weights for magnitude, sdr and svd (their
+	// kept-fraction targets: keep-all, sdr-keep, svd-keep = 1 − r), of each conv's filters for
+	// filter.
+	Removed []float64 `yaml:"removed" json:"removed"`
+	// RetrainEpochs retrain magnitude and filter points and fine-tune sdr points after the cut.
+	RetrainEpochs int `yaml:"retrain_epochs" json:"retrain_epochs"`
+	// SDREpochs are an sdr point's shrinkage epochs (compress.sdr_lambda), SVDEpochs an svd
+	// point's training epochs: fewer than the compressed networks', to keep the sweep affordable.
+	SDREpochs int `yaml:"sdr_epochs" json:"sdr_epochs"`
+	SVDEpochs int `yaml:"svd_epochs" json:"svd_epochs"`
+	AttackN   int `yaml:"attack_n" json:"attack_n"`
+	// Members of each point's pSGLD ensemble (the sample section's chain settings).
+	Members   int `yaml:"members" json:"members"`
+	Bootstrap int `yaml:"bootstrap" json:"bootstrap"`
 }
 
 // Method names.
@@ -120,7 +131,7 @@ const (
 var (
 	knownMethods  = []string{Magnitude, Filter, SDR, SVD, Combined}
 	knownSamplers = []string{PSGLD, BAOAB}
-	sweepMethods  = []string{Magnitude, Filter}
+	sweepMethods  = []string{Magnitude, Filter, SDR, SVD}
 	// DetectSettings are the three detection settings of the original study: the adversarial
 	// images of the network the ensemble was sampled from (white-box transfer to the posterior),
 	// those of the base network, and those of every network pooled.
@@ -129,7 +140,7 @@ var (
 
 // Default is the full study of the issue: LeNet-5 for 10 epochs on the whole training split, four
 // compressed networks and the combined one, 2×6 ensembles of 10 members, 1,000 attacks per network,
-// and the sparsity sweep.
+// and the sparsity sweep of every pruning method.
 func Default() Config {
 	return Config{
 		Seed: 1,
@@ -149,8 +160,8 @@ func Default() Config {
 		Attack: AttackConfig{N: 1000, Budget: 10000, Epsilon: 0.3, Workers: 2, Grid: 10},
 		Detect: DetectConfig{Settings: DetectSettings, FPR: 0.05},
 		Sweep: SweepConfig{
-			Methods: []string{Magnitude, Filter}, Removed: []float64{0.5, 0.75, 0.9, 0.95, 0.99, 0.995},
-			RetrainEpochs: 1, AttackN: 100, Bootstrap: 1000,
+			Methods: []string{Magnitude, Filter, SDR, SVD}, Removed: []float64{0.5, 0.75, 0.9, 0.95, 0.99, 0.995},
+			RetrainEpochs: 1, SDREpochs: 2, SVDEpochs: 2, AttackN: 100, Members: 5, Bootstrap: 1000,
 		},
 	}
 }
@@ -165,6 +176,7 @@ func Quick() Config {
 	c.Sample.Members, c.Sample.Burnin, c.Sample.Thin = 3, 50, 50
 	c.Attack.N, c.Attack.Budget = 20, 2000
 	c.Sweep.Removed = []float64{0.5, 0.9, 0.99}
+	c.Sweep.SDREpochs, c.Sweep.SVDEpochs, c.Sweep.Members = 1, 1, 3
 	c.Sweep.AttackN, c.Sweep.Bootstrap = 10, 200
 	return c
 }
@@ -234,7 +246,10 @@ func (c Config) Validate() error {
 		chk(c.Attack.Grid >= 0, "attack.grid %d; want ≥ 0", c.Attack.Grid),
 		chk(frac(c.Detect.FPR), "detect.fpr %g; want a fraction in (0, 1)", c.Detect.FPR),
 		chk(c.Sweep.RetrainEpochs >= 1, "sweep.retrain_epochs %d; want ≥ 1", c.Sweep.RetrainEpochs),
+		chk(c.Sweep.SDREpochs >= 1, "sweep.sdr_epochs %d; want ≥ 1", c.Sweep.SDREpochs),
+		chk(c.Sweep.SVDEpochs >= 1, "sweep.svd_epochs %d; want ≥ 1", c.Sweep.SVDEpochs),
 		chk(c.Sweep.AttackN >= 1, "sweep.attack_n %d; want ≥ 1", c.Sweep.AttackN),
+		chk(c.Sweep.Members >= 2, "sweep.members %d; want ≥ 2 (an ensemble)", c.Sweep.Members),
 		chk(c.Sweep.Bootstrap >= 10, "sweep.bootstrap %d; want ≥ 10 resamples", c.Sweep.Bootstrap),
 		oneOf("compress.methods", c.Compress.Methods, knownMethods),
 		oneOf("sample.samplers", c.Sample.Samplers, knownSamplers),

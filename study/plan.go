@@ -56,14 +56,9 @@ func Plan(c Config) []*Stage {
 	}
 	for _, m := range c.Sweep.Methods {
 		for _, r := range c.Sweep.Removed {
-			add(&Stage{Name: SweepStage(m, r), Group: "sweep", Deps: []string{"train"}, Version: 1,
-				Slice: struct {
-					Method  string
-					Removed float64
-					Sweep   SweepConfig
-					Attack  AttackConfig
-					Train   TrainConfig
-				}{m, r, c.Sweep, c.Attack, c.Train}, run: sweepRunner(m, r)})
+			// Version 2: every method, and each point's ensemble and detection AUROC.
+			add(&Stage{Name: SweepStage(m, r), Group: "sweep", Deps: []string{"train"}, Version: 2,
+				Slice: sweepSlice(c, m, r), run: sweepRunner(m, r)})
 		}
 	}
 	var attacks []string
@@ -107,6 +102,39 @@ func compressSlice(c Config, m string) any {
 		Compress CompressConfig
 		Train    TrainConfig
 	}{m, c.Compress, c.Train}
+}
+
+// sweepSlice is what sweep point (m, r) reads of the config: the sweep's settings that apply to
+// m (not which other points are swept), the compress settings m uses, the sample section's chain
+// settings, the detection FPR, the attack and the training data.
+func sweepSlice(c Config, m string, r float64) any {
+	sw := c.Sweep
+	sw.Methods, sw.Removed = nil, nil
+	if m != SDR {
+		sw.SDREpochs = 0
+	}
+	if m != SVD {
+		sw.SVDEpochs = 0
+	}
+	var comp any
+	switch m {
+	case Filter:
+		comp = c.Compress.FilterImages
+	case SDR:
+		comp = c.Compress.SDRLambda
+	}
+	smp := c.Sample
+	smp.Samplers, smp.Members = nil, 0 // the point's ensemble is pSGLD with sweep.members
+	return struct {
+		Method   string
+		Removed  float64
+		Sweep    SweepConfig
+		Compress any
+		Sample   SampleConfig
+		FPR      float64
+		Attack   AttackConfig
+		Train    TrainConfig
+	}{m, r, sw, comp, smp, c.Detect.FPR, c.Attack, c.Train}
 }
 
 func (s *Stage) String() string { return fmt.Sprintf("%s (%s)", s.Name, s.Group) }

@@ -187,32 +187,71 @@ func sampleRunner(sampler string) func(ctx context.Context, e *Env, w *Work) err
 		if err != nil {
 			return err
 		}
-		d, err := e.Data()
-		if err != nil {
-			return err
-		}
-		sha, err := onnxio.FileSHA256(filepath.Join(netDir, ModelFile))
-		if err != nil {
-			return err
-		}
-		c := e.Config.Sample
-		burnin := c.Burnin
-		if burnin == 0 {
-			burnin = -1 // bayes: negative means none
-		}
-		dir := w.Path(EnsembleDir)
-		_, statErr := os.Stat(dir)
-		_, err = bayes.Sample(ctx, bayes.SampleJob{
-			Source: src, SourceFile: filepath.Join(netDir, ModelFile), SourceSHA256: sha,
-			Data: train.Data{Train: *d.Train, Val: *d.Val, Scale: pp.Scale, Offset: pp.Offset},
-			Test: *d.Test, Dir: dir,
-			// The study configures a constant-step chain (burn-in, thinning), not the cyclical default.
-			Config: bayes.SampleConfig{Sampler: sampler, Members: c.Members, Burnin: burnin, Thin: c.Thin, Cycles: -1,
-				StepSize: c.StepSize, Temperature: c.Temperature, WeightDecay: e.Config.Train.WeightDecay,
-				Batch: e.Config.Train.Batch, Seed: w.Seed, Resume: statErr == nil},
-		})
+		return e.sample(ctx, src, pp, filepath.Join(netDir, ModelFile), w.Path(EnsembleDir), sampler, e.Config.Sample.Members, w.Seed)
+	}
+}
+
+// sample draws members of a sampler's ensemble from src (read from path, pixel map pp) into dir
+// with bayes.Sample and the study's chain settings, resuming an interrupted draw there.
+func (e *Env) sample(ctx context.Context, src *onnxio.Model, pp pixel.Preprocess, path, dir, sampler string, members int, sd uint64) error {
+	d, err := e.Data()
+	if err != nil {
 		return err
 	}
+	sha, err := onnxio.FileSHA256(path)
+	if err != nil {
+		return err
+	}
+	c := e.Config.Sample
+	burnin := c.Burnin
+	if burnin == 0 {
+		burnin = -1 // bayes: negative means none
+	}
+	_, statErr := os.Stat(dir)
+	_, err = bayes.Sample(ctx, bayes.SampleJob{
+		Source: src, SourceFile: path, SourceSHA256: sha,
+		Data: train.Data{Train: *d.Train, Val: *d.Val, Scale: pp.Scale, Offset: pp.Offset},
+		Test: *d.Test, Dir: dir,
+		// The study configures a constant-step chain (burn-in, thinning), not the cyclical default.
+		Config: bayes.SampleConfig{Sampler: sampler, Members: members, Burnin: burnin, Thin: c.Thin, Cycles: -1,
+			StepSize: c.StepSize, Temperature: c.Temperature, WeightDecay: e.Config.Train.WeightDecay,
+			Batch: e.Config.Train.Batch, Seed: sd, Resume: statErr == nil},
+	})
+	return err
+}
+
+// openEnsemble opens the members of the ensemble folder dir in onnxruntime; closeAll releases
+// them.
+func (e *Env) openEnsemble(dir string) (ens *adversarial.MemberEnsemble, closeAll func(), err error) {
+	man, err := bayes.ReadManifest(dir)
+	if err != nil {
+		return nil, nil, err
+	}
+	pp, _, err := pixel.Parse(man.Preprocess)
+	if err != nil {
+		return nil, nil, fmt.Errorf("study: %s: preprocess: %w", dir, err)
+	}
+	var members []adversarial.Model
+	var opened []*ort.Classifier
+	closeAll = func() {
+		for _, c := range opened {
+			c.Close()
+		}
+	}
+	for _, m := range man.MemberList {
+		cl, err := e.open(filepath.Join(dir, m.File), pp, 1)
+		if err != nil {
+			closeAll()
+			return nil, nil, err
+		}
+		opened = append(opened, cl)
+		members = append(members, cl)
+	}
+	if ens, err = adversarial.NewMemberEnsemble(members); err != nil {
+		closeAll()
+		return nil, nil, err
+	}
+	return ens, closeAll, nil
 }
 
 // attackRunner attacks a network with GenAttack (adversarial.Campaign), resuming its records.
@@ -272,28 +311,11 @@ func detectRunner(network, sampler string) func(ctx context.Context, e *Env, w *
 		if err != nil {
 			return err
 		}
-		ensDir := filepath.Join(w.Input("sample/"+network+"/"+sampler), EnsembleDir)
-		man, err := bayes.ReadManifest(ensDir)
+		ens, closeAll, err := e.openEnsemble(filepath.Join(w.Input("sample/"+network+"/"+sampler), EnsembleDir))
 		if err != nil {
 			return err
 		}
-		pp, _, err := pixel.Parse(man.Preprocess)
-		if err != nil {
-			return fmt.Errorf("study: %s: preprocess: %w", ensDir, err)
-		}
-		var members []adversarial.Model
-		for _, m := range man.MemberList {
-			cl, err := e.open(filepath.Join(ensDir, m.File), pp, 1)
-			if err != nil {
-				return err
-			}
-			defer cl.Close()
-			members = append(members, cl)
-		}
-		ens, err := adversarial.NewMemberEnsemble(members)
-		if err != nil {
-			return err
-		}
+		defer closeAll()
 		records := map[string][]adversarial.Record{}
 		var pooled []string
 		for _, n := range e.Config.Networks() {
@@ -359,7 +381,7 @@ func detectRunner(network, sampler string) func(ctx context.Context, e *Env, w *
 		if err := writeJSON(w.Path(ScoresFile), scores); err != nil {
 			return err
 		}
-		return writeJSON(w.Path(DetectionFile), DetectResult{Settings: out, Misclass: mis, Test: sc, Members: len(members), Pooled: pooled})
+		return writeJSON(w.Path(DetectionFile), DetectResult{Settings: out, Misclass: mis, Test: sc, Members: ens.Members(), Pooled: pooled})
 	}
 }
 

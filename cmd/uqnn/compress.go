@@ -52,8 +52,14 @@ Methods:
              layer weight w ← w − λ·w·max(0, 1 − S), λ = --sdr-lambda,
              S = |∂L/∂w| / max over the weight's tensor of |∂L/∂w| (--sdr-raw: S = |∂L/∂w|),
              biases untouched; then cut every |w| ≤ T for the largest T that keeps the validation
-             loss within --tolerance nats (bisection over the magnitudes, --val-n images), then
+             loss within --tolerance nats (bisection over the magnitudes, --val-n images), or with
+             --sdr-keep F the one that keeps the fraction F of all layers' weights; then
              fine-tune --finetune-epochs (default 8) with that mask fixed.
+  svd        Molchanov et al. 2017, sparse variational dropout. Train --svd-epochs with a learned
+             log σ² per weight and the KL term to the log-uniform prior; weights whose
+             log α = log σ² − log θ² passes --svd-threshold are zeroed, or with --svd-keep F none
+             is zeroed during training and at the end the fraction F of all layers' weights with
+             the lowest log α is kept. No fine-tuning.
 Registered: `
 
 func newCompressCmd(g *globals) *cobra.Command { return compressCmd(g, &compressOptions{}) }
@@ -127,6 +133,13 @@ func (o *compressOptions) chain() ([]compress.Method, error) {
 		if o.finetune >= 0 {
 			if ft, ok := m.(compress.FineTuner); ok {
 				ft.SetFineTuneEpochs(o.finetune)
+			}
+		}
+		if ex, ok := m.(compress.Exclusive); ok && o.changed != nil {
+			for _, pair := range ex.Exclusive() {
+				if o.changed(pair[0]) && o.changed(pair[1]) {
+					return nil, usagef("compress: %s: give one of --%s and --%s", m.Name(), pair[0], pair[1])
+				}
 			}
 		}
 		if ck, ok := m.(interface{ Check() error }); ok {

@@ -36,6 +36,10 @@ func TestCompressUsageErrors(t *testing.T) {
 		{"remove 1", []string{"compress", model, "--method", "filter", "--remove", "1", "-o", out}, "--remove"},
 		{"bad criterion", []string{"compress", model, "--method", "filter", "--criterion", "l1", "-o", out}, "--criterion"},
 		{"sdr lambda", []string{"compress", model, "--method", "sdr", "--sdr-lambda", "0", "-o", out}, "--sdr-lambda"},
+		{"sdr-keep with tolerance", []string{"compress", model, "--method", "sdr", "--sdr-keep", "0.1", "--tolerance", "0.2", "-o", out}, "--tolerance"},
+		{"sdr-keep above 1", []string{"compress", model, "--method", "sdr", "--sdr-keep", "1.5", "-o", out}, "--sdr-keep"},
+		{"svd-keep negative", []string{"compress", model, "--method", "svd", "--svd-keep", "-0.1", "-o", out}, "--svd-keep"},
+		{"svd-keep with threshold", []string{"compress", model, "--method", "svd", "--svd-keep", "0.1", "--svd-threshold", "2", "-o", out}, "--svd-threshold"},
 		{"bad optimizer", []string{"compress", model, "--optimizer", "rmsprop", "-o", out}, "--optimizer"},
 		{"overwrite input", []string{"compress", model, "-o", model}, "overwrite"},
 		{"missing folder", []string{"compress", model, "-o", filepath.Join(dir, "no", "o.onnx")}, "does not exist"},
@@ -201,6 +205,31 @@ func TestCompressFilterAndSDREndToEnd(t *testing.T) {
 	}
 	if rep.ConvMACsAfter*10 > rep.ConvMACs*3+1 {
 		t.Errorf("conv multiply-adds %d → %d; removing half the filters of both convs leaves about a quarter", rep.ConvMACs, rep.ConvMACsAfter)
+	}
+}
+
+// TestCompressKeepEndToEnd asks sdr and svd for a kept fraction through the CLI (--sdr-keep,
+// --svd-keep): the written file keeps that share of the layer weights.
+func TestCompressKeepEndToEnd(t *testing.T) {
+	testenv.ORT(t)
+	dir := t.TempDir()
+	src := filepath.Join(testmodels.Dir(t), "cntk-zoo-mnist-op7.onnx")
+	for _, tc := range []struct {
+		method string
+		args   []string
+	}{
+		{"sdr", []string{"--sdr-keep", "0.1", "--sdr-epochs", "1", "--finetune-epochs", "1"}},
+		{"svd", []string{"--svd-keep", "0.1", "--svd-epochs", "1"}},
+	} {
+		t.Run(tc.method, func(t *testing.T) {
+			out := filepath.Join(dir, tc.method+".onnx")
+			rep := runSmallCompress(t, append([]string{src, "--method", tc.method, "-o", out}, tc.args...)...)
+			checkCompressed(t, rep, src, tc.method)
+			// round(0.1·5960) = 596 kept; one fewer if fine-tuning left a kept weight at exactly 0.
+			if want := int64(math.Round(0.1 * float64(rep.Ledger.Params))); rep.Ledger.NonZero > want || rep.Ledger.NonZero < want-1 {
+				t.Errorf("%d of %d weights kept; want %d", rep.Ledger.NonZero, rep.Ledger.Params, want)
+			}
+		})
 	}
 }
 

@@ -29,9 +29,10 @@ func newStudyCmd(g *globals) *cobra.Command {
 		Long: `Trains LeNet-5 (or takes --model), compresses it (magnitude, filter, sdr, svd, and the combined
 svd+magnitude+quantization network), samples a pSGLD and a BAOAB ensemble of every network,
 attacks every network with GenAttack, evaluates every (network, sampler) pair in three detection
-settings (own, base and pooled adversarial images), sweeps the sparsity of magnitude and filter
-pruning, and writes DIR/report.html (self-contained), report.md, results.{csv,json,md} and the
-effective config.yaml.
+settings (own, base and pooled adversarial images), sweeps the sparsity of magnitude, filter,
+sdr and svd pruning (accuracy, attack success, median queries and the detection AUROC of a small
+pSGLD ensemble per point), and writes DIR/report.html (self-contained), report.md,
+results.{csv,json,md} and the effective config.yaml.
 
 Every stage is cached under DIR/stages by a key of its config and inputs: a rerun skips what is
 finished, an interrupted study continues where it stopped. A stage whose library is not in this

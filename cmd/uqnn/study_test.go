@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"image"
 	"image/png"
@@ -23,12 +24,12 @@ import (
 )
 
 // tinyStudy is the smallest study that still fills every report section: 500 training images,
-// one epoch, one compressed network, 2-member ensembles, 5 attacks, one sweep point.
+// one epoch, one compressed network, 2-member ensembles, 5 attacks, one sweep point per method.
 const tinyStudy = `train: {epochs: 1, images: 500, val_images: 200, test_images: 200}
 compress: {methods: [magnitude], retrain_epochs: 1, sdr_epochs: 1, filter_images: 50}
 sample: {members: 2, burnin: 5, thin: 5}
 attack: {n: 5, budget: 300, grid: 5, workers: 1}
-sweep: {methods: [magnitude], removed: [0.5], attack_n: 3, bootstrap: 20}
+sweep: {methods: [magnitude, filter, sdr, svd], removed: [0.5], attack_n: 3, bootstrap: 20}
 `
 
 func writeTiny(t *testing.T) string {
@@ -126,6 +127,33 @@ wait:
 			t.Errorf("row without a detection AUROC: %s", l)
 		}
 	}
+	// The sweep: one point per method, with a detection AUROC where an attack succeeded, and
+	// the AUROC figure in the report.
+	var res study.Results
+	if b, err := os.ReadFile(filepath.Join(dir, study.ResultsJSON)); err != nil {
+		t.Fatal(err)
+	} else if err := json.Unmarshal(b, &res); err != nil {
+		t.Fatal(err)
+	}
+	var methods []string
+	aurocs := 0
+	for _, p := range res.Sweep {
+		methods = append(methods, p.Method)
+		if p.AUROC != nil {
+			aurocs++
+			if p.Adversarial == 0 || p.Members != 3 || p.AUROC.Lo > p.AUROC.Value || p.AUROC.Value > p.AUROC.Hi {
+				t.Errorf("sweep point %s: AUROC %+v on %d adversarial images with %d members; want an interval around the value, ≥ 1 image, 3 members", p.Method, *p.AUROC, p.Adversarial, p.Members)
+			}
+		} else if p.Adversarial != 0 {
+			t.Errorf("sweep point %s: %d adversarial images but no AUROC", p.Method, p.Adversarial)
+		}
+	}
+	if strings.Join(methods, ",") != "magnitude,filter,sdr,svd" || aurocs == 0 {
+		t.Errorf("sweep points %v with %d AUROCs; want magnitude, filter, sdr, svd and at least one AUROC", methods, aurocs)
+	}
+	if _, err := os.Stat(filepath.Join(dir, study.FiguresDir, "sweep-auroc.png")); err != nil {
+		t.Errorf("no AUROC sweep figure: %v", err)
+	}
 	checkReportRenders(t, filepath.Join(dir, study.ReportHTML))
 }
 
@@ -156,9 +184,9 @@ func checkReportRenders(t *testing.T, page string) {
 	}
 	imgs, _ := strconv.Atoi(string(m[1]))
 	secs, _ := strconv.Atoi(string(m[2]))
-	// curves 1, attack grids 2, MI 4, ROC 2, sweep 1.
-	if secs != len(study.SectionIDs) || imgs < 10 {
-		t.Errorf("rendered %d sections and %d images; want %d sections and at least 10 images", secs, imgs, len(study.SectionIDs))
+	// curves 1, attack grids 2, MI 4, ROC 2, sweep 2 (the metrics and the detection AUROC).
+	if secs != len(study.SectionIDs) || imgs < 11 {
+		t.Errorf("rendered %d sections and %d images; want %d sections and at least 11 images", secs, imgs, len(study.SectionIDs))
 	}
 	if out, err := exec.Command(chrome, append(flags, "--screenshot="+shot, "file://"+page)...).CombinedOutput(); err != nil {
 		t.Fatalf("chromium --screenshot: %v\n%s", err, out)
