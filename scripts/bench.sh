@@ -15,7 +15,8 @@
 # PyTorch, cpu-s/op for uqnn), which counts the work and not the waits for a core.
 # Knobs: ROUNDS (5), THREADS ("2 1"), BENCHTIME (20x, per Go benchmark per round), BENCHTIME_ORT (3s),
 # BENCH_OUT (bin/bench), BENCH_ENVS ("asis unset"), BENCH_ORT (1; 0 leaves onnxruntime out),
-# BENCH_BAYES (1; 0 leaves the samplers out), BENCHTIME_BAYES (60x).
+# BENCH_BAYES (1; 0 leaves the samplers out), BENCHTIME_BAYES (60x), BENCH_COMPRESS (1; 0 leaves
+# the compress epochs out), BENCHTIME_COMPRESS (5x: iterations of the plain/masked/svd triple).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=${BENCH_OUT:-bin/bench}
@@ -84,5 +85,12 @@ if [ "${BENCH_BAYES:-1}" = 1 ]; then
   # (interleaved inside the benchmark), and ensemble.onnx against its members' own sessions.
   echo "== bayes: sampling step vs training step; ensemble graph vs member sessions" >&2
   go test -run '^$' -bench 'SamplingStep|EnsembleVsSessions' -benchtime "${BENCHTIME_BAYES:-60x}" -count 1 ./bayes > "$out/bayes.txt"
+fi
+if [ "${BENCH_COMPRESS:-1}" = 1 ]; then
+  # Issue 9's ratios: a masked and an svd epoch against a plain one (steady-state steps,
+  # interleaved inside the benchmark), and onnxruntime on the filter-pruned LeNet-5.
+  echo "== compress: masked and svd epochs vs a plain one; filter-pruned inference" >&2
+  "$out/benchmark.test" -test.run '^$' -test.bench 'SVDEpoch|FilterPrunedORT/interleaved' \
+    -test.benchtime "${BENCHTIME_COMPRESS:-5x}" > "$out/compress.txt"
 fi
 go run ./scripts/benchreport "$out" | tee "$out/report.txt"

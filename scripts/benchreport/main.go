@@ -260,6 +260,26 @@ func main() {
 	if bs, err := readBench(filepath.Join(dir, "bayes.txt")); err == nil {
 		reportBayes(bs)
 	}
+	if bs, err := readBench(filepath.Join(dir, "compress.txt")); err == nil {
+		reportCompress(bs)
+	}
+}
+
+// reportCompress prints issue 9's epoch ratios (BenchmarkSVDEpoch: steady-state step times of a
+// plain, a masked and an svd epoch, interleaved) and onnxruntime's speed-up on the filter-pruned
+// LeNet-5 (BenchmarkFilterPrunedORT/interleaved), each a median of per-iteration ratios.
+func reportCompress(bs bench) {
+	fmt.Println("\n== compress (LeNet-5; interleaved inside each benchmark)")
+	for _, name := range slices.Sorted(maps.Keys(bs)) {
+		m := bs[name]
+		switch {
+		case strings.Contains(name, "SVDEpoch"):
+			fmt.Printf("masked epoch / plain epoch                 %8.3f   (bar ≤ 1.1)\n", m["masked/plain"])
+			fmt.Printf("svd epoch / plain epoch                    %8.3f   (bar ≤ 2; %.1f vs %.1f ms per step)\n", m["svd/plain"], m["svd-ms/step"], m["plain-ms/step"])
+		case strings.Contains(name, "FilterPrunedORT"):
+			fmt.Printf("onnxruntime b256, original / filter-pruned %8.3f   (speed-up; bar ≥ 1.5)\n", m["speedup"])
+		}
+	}
 }
 
 // reportBayes prints the samplers' step against Adam's (BenchmarkSamplingStep) and the
