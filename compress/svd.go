@@ -25,7 +25,8 @@ import (
 // with log α = log σ² − log θ² clipped to [−8, 8] (no KL gradient outside). The noise enters
 // through the local reparameterization trick (internal/nn, Config.Variational): an output is
 // op(x, θ) + b + √op(x², σ²)·ε, one ε ~ N(0, 1) per output value, fully connected and
-// convolutional layers alike; ε comes from the run's "svd noise" stream. The KL weight rises
+// convolutional layers alike; each step's ε is drawn from one seed of the run's "svd noise"
+// stream (nn.Net.DrawNoise: span-parallel, the same on any number of cores). The KL weight rises
 // linearly from 0 to 1 over the warm-up epochs. After every step, weights with log α above the
 // threshold (3: a dropout rate above 95%) are set to exactly zero before each step (value and
 // gradient) and at each epoch's end, so the epoch-end evaluations (ε = 0) score the pruned
@@ -277,9 +278,10 @@ func newSVDState(g *nn.Net, inner train.Net, cfg SVDConfig) *svdState {
 // Params implements train.Net.
 func (s *svdState) Params() []train.Param { return s.inner.Params() }
 
-// LossGrad implements train.Net: a fresh draw of the noise, then the noisy loss and gradients.
+// LossGrad implements train.Net: a fresh draw of the noise (from one seed of the "svd noise"
+// stream, whose state the hook checkpoints), then the noisy loss and gradients.
 func (s *svdState) LossGrad(x []float32, labels []int) (float64, error) {
-	s.g.DrawNoise(s.rng)
+	s.g.DrawNoise(s.rng.Uint64())
 	s.zero = false
 	return s.inner.LossGrad(x, labels)
 }

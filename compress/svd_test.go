@@ -3,8 +3,10 @@ package compress
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"github.com/uqnn/uqnn/fixtures"
@@ -247,6 +249,48 @@ func TestSVDEndToEnd(t *testing.T) {
 	got := runORT(t, r1.Model, x, 16)[0]
 	if d, s := maxAbsDiff(got, want); d > 1e-4*max(1, s) {
 		t.Errorf("onnxruntime and Gorgonia differ by %g (scale %g)", d, s)
+	}
+}
+
+// TestSVDResume interrupts an SVD run in its second epoch and resumes it from the checkpoint:
+// the model equals the uninterrupted run's byte for byte (the noise stream's state, Adam's and
+// the data order travel in the checkpoint).
+func TestSVDResume(t *testing.T) {
+	data := smallData(t)
+	data.Train = *data.Train.Slice(0, 640)
+	ctx := context.Background()
+	src := fixtures.Zoo(rand.New(rand.NewPCG(3, 3)))
+	cfg := SVDConfig{Epochs: 2, LR: 3e-3, Warmup: 1, Seed: 5, EvalTrain: -1, Checkpoint: filepath.Join(t.TempDir(), "svd.ck")}
+	encode := func(r *SVDResult) []byte {
+		b, err := r.Model.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	full, err := SVD(ctx, src, data, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := train.Hook{Name: "stop", AfterStep: func(_ context.Context, s *train.State) error {
+		if s.Step == s.StepsPerEpoch+3 {
+			cancel()
+		}
+		return nil
+	}}
+	if _, err := SVD(cctx, src, data, cfg, stop); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v; want context.Canceled", err)
+	}
+	rc := cfg
+	rc.Resume = true
+	resumed, err := SVD(ctx, src, data, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(encode(full), encode(resumed)) {
+		t.Fatal("the resumed run's model differs from the uninterrupted run's; want the same bytes")
 	}
 }
 

@@ -3,11 +3,11 @@ package nn
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/uqnn/uqnn/internal/noise"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
@@ -46,18 +46,25 @@ type VarLayer struct {
 // Variational returns the variational layers in graph order (nil unless Config.Variational).
 func (n *Net) Variational() []*VarLayer { return n.svd }
 
-// DrawNoise fills every layer's ε with standard normal draws from r, layer by layer in graph
-// order: the same r state gives the same noise.
-func (n *Net) DrawNoise(r *rand.Rand) {
-	for _, l := range n.svd {
+// DrawNoise fills every layer's ε with standard normal draws from seed: the layers' noise
+// tensors, in graph order, are cut into fixed spans, each drawn by its own generator
+// (internal/noise.FillSpans) on all cores. The same seed gives the same noise, whatever the
+// number of cores, and the same values (rounded to float32) in float32 and float64 nets.
+func (n *Net) DrawNoise(seed uint64) {
+	bufs := make([][]float32, len(n.svd))
+	for i, l := range n.svd {
 		switch d := l.noise.Data().(type) {
 		case []float32:
-			for i := range d {
-				d[i] = float32(r.NormFloat64())
-			}
+			bufs[i] = d
 		case []float64:
-			for i := range d {
-				d[i] = r.NormFloat64()
+			bufs[i] = make([]float32, len(d))
+		}
+	}
+	noise.FillSpans(seed, bufs)
+	for i, l := range n.svd {
+		if d, ok := l.noise.Data().([]float64); ok {
+			for j, v := range bufs[i] {
+				d[j] = float64(v)
 			}
 		}
 	}
