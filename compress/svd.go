@@ -252,8 +252,9 @@ type svdState struct {
 	layers []*svdLayer
 	pcg    *rand.PCG
 	rng    *rand.Rand
-	zero   bool // the noise is zero (Forward's deterministic net)
-	n      int  // training images: the KL is divided by it
+	spans  []train.Span // the KL step's spans of the layers' weights
+	zero   bool         // the noise is zero (Forward's deterministic net)
+	n      int          // training images: the KL is divided by it
 }
 
 func newSVDState(g *nn.Net, inner train.Net, cfg SVDConfig) *svdState {
@@ -325,12 +326,17 @@ func (s *svdState) hook() train.Hook {
 // momentum, which the next step zeroes again). Spans of the weights run on all cores
 // (train.EachSpan); every element is independent, so the result does not depend on the split.
 func (s *svdState) step(ps []train.Param, scale float32) {
-	thetas := make([]train.Param, len(s.layers))
-	for k, l := range s.layers {
+	for _, l := range s.layers {
 		l.gTheta, l.gLS = ps[l.iTheta].Grad, ps[l.iLS].Grad
-		thetas[k] = train.Param{Value: l.theta, Grad: l.gTheta}
 	}
-	train.EachSpan(train.Spans(thetas), func(sp train.Span) {
+	if s.spans == nil {
+		thetas := make([]train.Param, len(s.layers))
+		for k, l := range s.layers {
+			thetas[k] = train.Param{Value: l.theta}
+		}
+		s.spans = train.Spans(thetas)
+	}
+	train.EachSpan(s.spans, func(sp train.Span) {
 		l := s.layers[sp.K]
 		klGradPrune(l.theta[sp.Lo:sp.Hi], l.ls[sp.Lo:sp.Hi], l.gTheta[sp.Lo:sp.Hi], l.gLS[sp.Lo:sp.Hi], scale, s.cfg.Threshold)
 	})

@@ -1,5 +1,6 @@
 // Sparse variational dropout's per-element kernels (svd.go) in AVX2, 8 values at a time: the
-// KL gradient and pruning step, exp, and the local reparameterization's forward and backward.
+// KL gradient and pruning step, the pruning alone, exp, and the local reparameterization's
+// forward and backward.
 // Every operation is the Go loop's (svd.go, mathf.go), in its order and rounding (IEEE single
 // precision, no fused multiply-add: the pragma below turns contraction off and no FMA
 // intrinsic is used), so the results are bit-identical to it. A tail of fewer than 8 values
@@ -128,6 +129,29 @@ void uqnn_svd_kl(float *theta, const float *ls, float *gt, float *gl, long n, fl
 	memcpy(theta + i, t, k * sizeof(float));
 	memcpy(gt + i, a, k * sizeof(float));
 	memcpy(gl + i, b, k * sizeof(float));
+}
+
+// prune8 is svd.go's SVDPrune on 8 values.
+AI void prune8(float *theta, const float *ls, __m256 thr) {
+	const __m256 th = _mm256_loadu_ps(theta);
+	const __m256 isz = _mm256_cmp_ps(th, _mm256_setzero_ps(), _CMP_EQ_OQ);
+	if (_mm256_movemask_ps(isz) == 0xff) return;
+	const __m256 la = loga8(_mm256_andnot_ps(SET(-0.0f), th), _mm256_loadu_ps(ls));
+	const __m256 prune = _mm256_andnot_ps(isz, _mm256_cmp_ps(la, thr, _CMP_GT_OQ));
+	_mm256_storeu_ps(theta, _mm256_andnot_ps(prune, th));
+}
+
+void uqnn_svd_prune(float *theta, const float *ls, long n, float thr) {
+	const __m256 vt = SET(thr);
+	long i = 0;
+	for (; i + 8 <= n; i += 8) prune8(theta + i, ls + i, vt);
+	if (i == n) return;
+	float t[8] = {0}, l[8] = {0};
+	const long k = n - i;
+	memcpy(t, theta + i, k * sizeof(float));
+	memcpy(l, ls + i, k * sizeof(float));
+	prune8(t, l, vt);
+	memcpy(theta + i, t, k * sizeof(float));
 }
 
 void uqnn_exp(const float *x, float *y, long n) {

@@ -83,6 +83,20 @@ func SVDLogAlpha(theta, ls float32) float32 { return logAlpha32(abs32(theta), ls
 
 // SVDPrune sets θ to 0 where log α > thr, deciding as SVDKLStep does.
 func SVDPrune(theta, ls []float32, thr float32) {
+	if len(ls) < len(theta) {
+		panic(fmt.Sprintf("kernels: SVDPrune: %d weights, %d log σ²", len(theta), len(ls)))
+	}
+	if len(theta) == 0 {
+		return
+	}
+	if useSVDC() {
+		C.uqnn_svd_prune(fp(theta), fp(ls), C.long(len(theta)), C.float(thr))
+		return
+	}
+	svdPruneGo(theta, ls, thr)
+}
+
+func svdPruneGo(theta, ls []float32, thr float32) {
 	for i, th := range theta {
 		if th != 0 && logAlpha32(abs32(th), ls[i]) > thr {
 			theta[i] = 0

@@ -108,7 +108,8 @@ func svdCases(r *rand.Rand, n int, thr, clip float32) (theta, ls, gt, gl []float
 	return
 }
 
-// TestSVDKernelsMatchGo runs the svd kernels on the vectorized path and on the Go loops from
+// TestSVDKernelsMatchGo runs the svd kernels (KL step, pruning, exp, local reparameterization)
+// on the vectorized path and on the Go loops from
 // the same inputs, over lengths with and without a tail of fewer than 8, and wants every bit of
 // every output equal.
 func TestSVDKernelsMatchGo(t *testing.T) {
@@ -163,6 +164,13 @@ func TestSVDKernelsMatchGo(t *testing.T) {
 			same("θ", n, theta, theta2)
 			same("∂θ", n, gt, gt2)
 			same("∂log σ²", n, gl, gl2)
+			theta, ls, _, _ = svdCases(r, n, c.Threshold, c.Clip)
+			theta2 = cl(theta)
+			noSVDC = false
+			SVDPrune(theta, ls, c.Threshold)
+			noSVDC = true
+			SVDPrune(theta2, ls, c.Threshold)
+			same("pruned θ", n, theta, theta2)
 		}
 		x := make([]float32, n)
 		for i := range x {

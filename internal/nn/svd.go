@@ -52,15 +52,19 @@ func (n *Net) Variational() []*VarLayer { return n.svd }
 // (internal/noise.FillSpans) on all cores. The same seed gives the same noise, whatever the
 // number of cores, and the same values (rounded to float32) in float32 and float64 nets.
 func (n *Net) DrawNoise(seed uint64) {
-	bufs := make([][]float32, len(n.svd))
-	for i, l := range n.svd {
-		switch d := l.noise.Data().(type) {
-		case []float32:
-			bufs[i] = d
-		case []float64:
-			bufs[i] = make([]float32, len(d))
+	if n.noiseBufs == nil {
+		// Each layer's ε, or a float32 scratch for a float64 one.
+		n.noiseBufs = make([][]float32, len(n.svd))
+		for i, l := range n.svd {
+			switch d := l.noise.Data().(type) {
+			case []float32:
+				n.noiseBufs[i] = d
+			case []float64:
+				n.noiseBufs[i] = make([]float32, len(d))
+			}
 		}
 	}
+	bufs := n.noiseBufs
 	noise.FillSpans(seed, bufs)
 	for i, l := range n.svd {
 		if d, ok := l.noise.Data().([]float64); ok {
