@@ -32,6 +32,18 @@ func exp32(x float32) float32 {
 	if !(xc < expHi) {
 		xc = expHi
 	}
+	y := expPoly32(xc)
+	if x < expLo {
+		return 0
+	}
+	if x > expHi {
+		return float32(math.Inf(1))
+	}
+	return y
+}
+
+// expPoly32 is e^x for x in [expLo, expHi] (exp32 without its range checks).
+func expPoly32(xc float32) float32 {
 	fx := float32(math.Floor(float64(float32(xc*log2e) + 0.5)))
 	r := xc - float32(fx*ln2Hi)
 	r -= float32(fx * ln2Lo)
@@ -44,14 +56,7 @@ func exp32(x float32) float32 {
 	y = float32(y*r) + 5.0000001201e-1
 	y = float32(y*z) + r
 	y += 1
-	y *= math.Float32frombits(uint32(int32(fx)+127) << 23)
-	if x < expLo {
-		return 0
-	}
-	if x > expHi {
-		return float32(math.Inf(1))
-	}
-	return y
+	return y * math.Float32frombits(uint32(int32(fx)+127)<<23)
 }
 
 // logAlpha32 is ls − log a² for a positive finite a (subnormals included). log a is formed

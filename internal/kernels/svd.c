@@ -23,12 +23,10 @@
 #define LN2_LO -2.12194440e-4f
 #define SQRTHF 0.707106781186547524f
 
-// exp8 is mathf.go's exp32 on 8 lanes.
-AI __m256 exp8(__m256 x) {
-	const __m256 lo = SET(EXP_LO), hi = SET(EXP_HI);
-	const __m256 xc = _mm256_min_ps(_mm256_max_ps(x, lo), hi);
-	const __m256 fx = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(xc, SET(LOG2E)), SET(0.5f)));
-	__m256 r = _mm256_sub_ps(xc, _mm256_mul_ps(fx, SET(LN2_HI)));
+// exp8p is mathf.go's expPoly32 on 8 lanes: e^x for x in [EXP_LO, EXP_HI].
+AI __m256 exp8p(__m256 x) {
+	const __m256 fx = _mm256_floor_ps(_mm256_add_ps(_mm256_mul_ps(x, SET(LOG2E)), SET(0.5f)));
+	__m256 r = _mm256_sub_ps(x, _mm256_mul_ps(fx, SET(LN2_HI)));
 	r = _mm256_sub_ps(r, _mm256_mul_ps(fx, SET(LN2_LO)));
 	const __m256 z = _mm256_mul_ps(r, r);
 	__m256 y = SET(1.9875691500E-4f);
@@ -41,7 +39,13 @@ AI __m256 exp8(__m256 x) {
 	y = _mm256_add_ps(y, SET(1.0f));
 	const __m256i n = _mm256_cvttps_epi32(fx);
 	const __m256 p2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n, _mm256_set1_epi32(127)), 23));
-	y = _mm256_mul_ps(y, p2);
+	return _mm256_mul_ps(y, p2);
+}
+
+// exp8 is mathf.go's exp32 on 8 lanes.
+AI __m256 exp8(__m256 x) {
+	const __m256 lo = SET(EXP_LO), hi = SET(EXP_HI);
+	__m256 y = exp8p(_mm256_min_ps(_mm256_max_ps(x, lo), hi));
 	y = _mm256_blendv_ps(y, _mm256_setzero_ps(), _mm256_cmp_ps(x, lo, _CMP_LT_OQ));
 	y = _mm256_blendv_ps(y, SET(__builtin_inff()), _mm256_cmp_ps(x, hi, _CMP_GT_OQ));
 	return _mm256_blendv_ps(y, x, _mm256_cmp_ps(x, x, _CMP_UNORD_Q));
@@ -99,12 +103,13 @@ AI void kl8(float *theta, const float *ls, float *gt, float *gl, __m256 scale, _
 	const __m256 kl = _mm256_andnot_ps(drop, in);
 	__m256 g = _mm256_andnot_ps(drop, _mm256_loadu_ps(gt));
 	if (_mm256_movemask_ps(kl) != 0) {
-		const __m256 e1 = exp8(_mm256_xor_ps(_mm256_add_ps(k2, _mm256_mul_ps(k3, la)), sign));
-		const __m256 e2 = exp8(la);
-		const __m256 p1 = _mm256_add_ps(one, e1);
-		const __m256 t1 = _mm256_div_ps(_mm256_mul_ps(k1k3, e1), _mm256_mul_ps(p1, p1));
-		const __m256 t2 = _mm256_div_ps(SET(0.5f), _mm256_add_ps(one, e2));
-		const __m256 q = _mm256_mul_ps(scale, _mm256_add_ps(t1, t2));
+		// Only the lanes inside the clip range are kept: their arguments are within ±14.
+		const __m256 e1 = exp8p(_mm256_xor_ps(_mm256_add_ps(k2, _mm256_mul_ps(k3, la)), sign));
+		const __m256 e2 = exp8p(la);
+		const __m256 p1 = _mm256_add_ps(one, e1), p2 = _mm256_add_ps(one, e2);
+		const __m256 pp = _mm256_mul_ps(p1, p1);
+		const __m256 num = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(k1k3, e1), p2), _mm256_mul_ps(SET(0.5f), pp));
+		const __m256 q = _mm256_mul_ps(scale, _mm256_div_ps(num, _mm256_mul_ps(pp, p2)));
 		const __m256 l = _mm256_loadu_ps(gl);
 		_mm256_storeu_ps(gl, _mm256_blendv_ps(l, _mm256_sub_ps(l, q), kl));
 		g = _mm256_blendv_ps(g, _mm256_add_ps(g, _mm256_div_ps(_mm256_add_ps(q, q), th)), kl);

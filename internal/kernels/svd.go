@@ -67,12 +67,13 @@ func svdKLGo(theta, ls, gt, gl []float32, c SVDKLConsts) {
 		if !(la > -c.Clip && la < c.Clip) {
 			continue
 		}
-		e1 := exp32(-(k2 + float32(k3*la)))
-		e2 := exp32(la)
-		p1 := 1 + e1
-		t1 := float32(k1k3*e1) / float32(p1*p1)
-		t2 := 0.5 / (1 + e2)
-		q := float32(c.Scale * (t1 + t2))
+		// |log α| < Clip ≤ 8 keeps both arguments within ±14.
+		e1 := expPoly32(-(k2 + float32(k3*la)))
+		e2 := expPoly32(la)
+		p1, p2 := 1+e1, 1+e2
+		pp := float32(p1 * p1)
+		num := float32(float32(k1k3*e1)*p2) + float32(0.5*pp)
+		q := c.Scale * (num / float32(pp*p2))
 		gl[i] -= q
 		gt[i] += (q + q) / th
 	}

@@ -23,8 +23,11 @@ import (
 // the local reparameterization trick for fully connected layers and its convolutional form
 // (the output's variance is the convolution of x² with σ², so the noise is drawn per output
 // value, never per weight). The bias is deterministic. ε lives in one tensor per layer that
-// the caller fills before each LossGrad (DrawNoise) or sets to zero (ZeroNoise) for the
-// deterministic net: with ε = 0 the output is exactly op(x, θ) + b.
+// the caller fills before each LossGrad (DrawNoise, from a seed) or sets to zero (ZeroNoise) for
+// the deterministic net: with ε = 0 the output is exactly op(x, θ) + b. In float32 nets the
+// elementwise work (σ², x², the reparameterization and their gradients) runs on
+// internal/kernels' dedicated loops (σ² by a polynomial exp within 1 ulp of math.Exp); float64
+// nets, for gradient checks, use package math.
 
 // LogSigma2Suffix is appended to a weight's initializer name to name its log σ² parameter.
 const LogSigma2Suffix = ":log_sigma2"
