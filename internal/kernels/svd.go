@@ -34,8 +34,10 @@ type SVDKLConsts struct {
 //     gLS ← gLS − q and gTheta ← gTheta + 2q/θ (∂KL/∂log α = −q/Scale, ∂log α/∂θ = −2/θ);
 //   - otherwise nothing changes.
 //
-// s(1 − s) is formed as e/(1 + e)², e = exp(−k2 − k3·log α), which keeps its relative accuracy
-// where s is close to 1. Runs of 8 zero weights cost one comparison. θ must be finite.
+// With e1 = exp(−k2 − k3·log α) and e2 = exp(log α), s(1 − s) = e1/(1 + e1)², which keeps its
+// relative accuracy where s is close to 1, and sigmoid(−log α) = 1/(1 + e2); the two terms are
+// summed over one division, q = Scale·(k1·k3·e1·(1 + e2) + ½(1 + e1)²) / ((1 + e1)²·(1 + e2)).
+// Runs of 8 zero weights cost one comparison. θ must be finite.
 func SVDKLStep(theta, ls, gTheta, gLS []float32, c SVDKLConsts) {
 	n := len(theta)
 	if len(ls) < n || len(gTheta) < n || len(gLS) < n {
