@@ -101,6 +101,3 @@ func logAlpha32(a, ls float32) float32 {
 	t := ls - float32((e+e)*ln2Hi)
 	return t - (r + r)
 }
-
-// log32 is log a for a positive finite a (for tests: logAlpha32 with ls = 0 is −2·log a).
-func log32(a float32) float32 { return -logAlpha32(a, 0) / 2 }

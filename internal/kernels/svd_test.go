@@ -6,6 +6,10 @@ import (
 	"testing"
 )
 
+// log32 is Cephes' logf of a positive finite a: logAlpha32 with ls = 0 is −2·log a, exactly
+// (the scaling by −2 commutes with rounding).
+func log32(a float32) float32 { return -logAlpha32(a, 0) / 2 }
+
 // ulps is the distance between a float32 result and the float64 reference in units of the
 // reference's float32 ulp.
 func ulps(got float32, want float64) float64 {
