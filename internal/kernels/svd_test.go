@@ -96,6 +96,9 @@ func svdCases(r *rand.Rand, n int, thr, clip float32) (theta, ls, gt, gl []float
 			th = float32(math.Copysign(0, -1))
 		case 2: // on a boundary, nudged by up to 4 ulp
 			b := []float32{thr, clip, -clip}[r.IntN(3)]
+			if math.IsInf(float64(b), 0) {
+				b = -clip
+			}
 			l = b + SVDLogAlpha(1, 0) - SVDLogAlpha(th, 0) // log α ≈ b
 			for range r.IntN(9) {
 				l = math.Nextafter32(l, float32(math.Inf(2*r.IntN(2)-1)))
@@ -135,9 +138,11 @@ func TestSVDKernelsMatchGo(t *testing.T) {
 		for _, c := range []SVDKLConsts{
 			{K1: 0.63576, K2: 1.87320, K3: 1.48695, Scale: 1.0 / 55000, Threshold: 3, Clip: 8},
 			{K1: 0.63576, K2: 1.87320, K3: 1.48695, Scale: 0.25, Threshold: -2, Clip: 8},
+			// compress' kept-fraction mode: nothing is pruned during training.
+			{K1: 0.63576, K2: 1.87320, K3: 1.48695, Scale: 1.0 / 55000, Threshold: float32(math.Inf(1)), Clip: 8},
 		} {
 			theta, ls, gt, gl := svdCases(r, n, c.Threshold, c.Clip)
-			theta2, gt2, gl2 := cl(theta), cl(gt), cl(gl)
+			theta0, theta2, gt2, gl2 := cl(theta), cl(theta), cl(gt), cl(gl)
 			// Every branch, and both sides of each boundary within 4 ulp, must be exercised.
 			// (+clip is never reached: the threshold is below it.)
 			var zeros int
@@ -158,7 +163,8 @@ func TestSVDKernelsMatchGo(t *testing.T) {
 					}
 				}
 			}
-			if n >= 40000 && (zeros == 0 || near[0][0] == 0 || near[1][0] == 0 || near[0][2] == 0 || near[1][2] == 0) {
+			finite := !math.IsInf(float64(c.Threshold), 0)
+			if n >= 40000 && (zeros == 0 || finite && (near[0][0] == 0 || near[1][0] == 0) || near[0][2] == 0 || near[1][2] == 0) {
 				t.Fatalf("n %d: cases miss a branch: %d zeros, near threshold/clip/−clip below %v above %v", n, zeros, near[0], near[1])
 			}
 			noSVDC = false
@@ -168,13 +174,19 @@ func TestSVDKernelsMatchGo(t *testing.T) {
 			same("θ", n, theta, theta2)
 			same("∂θ", n, gt, gt2)
 			same("∂log σ²", n, gl, gl2)
+			if !finite {
+				same("θ after the KL step at an infinite threshold", n, theta, theta0)
+			}
 			theta, ls, _, _ = svdCases(r, n, c.Threshold, c.Clip)
-			theta2 = cl(theta)
+			theta0, theta2 = cl(theta), cl(theta)
 			noSVDC = false
 			SVDPrune(theta, ls, c.Threshold)
 			noSVDC = true
 			SVDPrune(theta2, ls, c.Threshold)
 			same("pruned θ", n, theta, theta2)
+			if !finite {
+				same("θ after pruning at an infinite threshold", n, theta, theta0)
+			}
 		}
 		x := make([]float32, n)
 		for i := range x {
