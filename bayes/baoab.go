@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/uqnn/uqnn/internal/kernels"
+	"github.com/uqnn/uqnn/internal/noise"
 	"github.com/uqnn/uqnn/internal/train"
 )
 
@@ -108,9 +109,9 @@ func (o *BAOAB) Step(params []train.Param, s train.StepInfo) error {
 	if s.Explore {
 		sd, temp = 0, 0 // no noise: the first step starts at p = 0
 	}
-	// Per chunk (noise.go): its own generator from one seed of the noise stream per step, and
-	// its own partial sums of p² and θ·∇U, added in chunk order so the result is the same on
-	// any number of cores.
+	// Per chunk (internal/noise): its own generator from one seed of the noise stream per step,
+	// and its own partial sums of p² and θ·∇U, added in chunk order so the result is the same
+	// on any number of cores.
 	stepSeed := s.Rand.Uint64()
 	if o.z == nil {
 		o.z, o.spans = zerosLike(params), train.Spans(params)
@@ -120,14 +121,14 @@ func (o *BAOAB) Step(params []train.Param, s train.StepInfo) error {
 	started, hPrev, sqT := o.started, o.hPrev, math.Sqrt(temp)
 	h32, hp32, n32, c32, sd32, sq32 := float32(h/2), float32(hPrev/2), float32(n), float32(c), float32(sd), float32(sqT)
 	train.EachSpan(spans, func(sp train.Span) {
-		r := newWyrand(stepSeed, sp.Index)
+		r := noise.New(stepSeed, sp.Index)
 		q, p := params[sp.K], o.p[sp.K]
 		val, grad, p, z := q.Value[sp.Lo:sp.Hi], q.Grad[sp.Lo:sp.Hi], p[sp.Lo:sp.Hi], o.z[sp.K][sp.Lo:sp.Hi]
 		if started {
 			// The common step, vectorized (internal/kernels); the draws come first, in the
 			// order the loop below takes them.
 			if sd32 != 0 {
-				r.fill(z)
+				r.Fill(z)
 			}
 			pp, tf := kernels.BAOABUpdate(val, grad, p, z, kernels.BAOABConsts{N: n32, HPrev: hp32, H: h32, C: c32, SD: sd32})
 			ppC[sp.Index], tgC[sp.Index] = pp, -tf
@@ -138,13 +139,13 @@ func (o *BAOAB) Step(params []train.Param, s train.StepInfo) error {
 			f := -n32 * g // F = −∇U
 			th := val[i]
 			tg -= float64(th * f)
-			pi := sq32 * float32(r.normal())
+			pi := sq32 * float32(r.Normal())
 			pp += float64(pi * pi)
 			pi += h32 * f  // B
 			th += h32 * pi // A
 			pi = c32 * pi
 			if sd32 != 0 {
-				pi += sd32 * float32(r.normal()) // O
+				pi += sd32 * float32(r.Normal()) // O
 			}
 			th += h32 * pi // A
 			p[i] = pi

@@ -5,6 +5,7 @@ import (
 	"math"
 
 	"github.com/uqnn/uqnn/internal/kernels"
+	"github.com/uqnn/uqnn/internal/noise"
 	"github.com/uqnn/uqnn/internal/train"
 )
 
@@ -114,22 +115,22 @@ func (o *PSGLD) Step(params []train.Param, s train.StepInfo) error {
 		return err
 	}
 	// float32 arithmetic (the parameters' own precision) with float64 constants folded; the
-	// noise comes from one seed of the noise stream per step (noise.go).
+	// noise comes from one seed of the noise stream per step (internal/noise).
 	h := float32(s.LR)
-	noise := float32(2 * s.LR * temp / float64(s.N)) // variance of the injected noise, times G
+	kick := float32(2 * s.LR * temp / float64(s.N)) // variance of the injected noise, times G
 	first, explore := o.t == 0, s.Explore
 	a, b, lam := float32(alpha), float32(1-alpha), float32(lambda)
 	stepSeed := s.Rand.Uint64()
 	if o.z == nil {
 		o.z, o.spans = zerosLike(params), train.Spans(params)
 	}
-	c := kernels.PSGLDConsts{A: a, B: b, Lambda: lam, H: h, Noise: noise, First: first, Explore: explore}
+	c := kernels.PSGLDConsts{A: a, B: b, Lambda: lam, H: h, Noise: kick, First: first, Explore: explore}
 	train.EachSpan(o.spans, func(sp train.Span) {
 		p := params[sp.K]
 		z := o.z[sp.K][sp.Lo:sp.Hi]
 		if !explore {
-			r := newWyrand(stepSeed, sp.Index)
-			r.fill(z)
+			r := noise.New(stepSeed, sp.Index)
+			r.Fill(z)
 		}
 		kernels.PSGLDUpdate(p.Value[sp.Lo:sp.Hi], p.Grad[sp.Lo:sp.Hi], o.v[sp.K][sp.Lo:sp.Hi], z, c)
 	})

@@ -3,8 +3,10 @@ package compress
 import (
 	"bytes"
 	"context"
+	"errors"
 	"math"
 	"math/rand/v2"
+	"path/filepath"
 	"testing"
 
 	"github.com/uqnn/uqnn/fixtures"
@@ -69,6 +71,56 @@ func TestSVDKLGradient(t *testing.T) {
 	if v := svdKL(40); math.Abs(v) > 1e-6 {
 		t.Errorf("KL(log α = 40) = %g; want → 0", v)
 	}
+}
+
+// TestSVDKLStepMatchesFloat64 compares the KL step's gradients (float32, polynomial exp and
+// log) with the float64 reference svdKLGrad at log α = log σ² − log θ² formed in float64, on
+// random weights (log α from −20 to 20: clipped, unclipped and pruned), and its clipping and
+// pruning decisions with the float64 ones away from the boundaries.
+func TestSVDKLStepMatchesFloat64(t *testing.T) {
+	// relTol: log α is within 1.5 ulp + 1.2e-7 of its float64 value (≤ 1.6e-6 for |log α| < 8;
+	// kernels.TestSVDLogAlphaAccuracy) and |∂ log|∂KL/∂log α| / ∂log α| < 1, then about ten
+	// float32 operations of ½ ulp (6e-8) each and the polynomials' 1 ulp.
+	const relTol = 3e-6
+	const scale = 1.0 / 55000
+	r := rand.New(rand.NewPCG(9, 10))
+	var worst float64
+	for range 100_000 {
+		th := float32(math.Exp(-10*r.Float64()) * float64(1-2*r.IntN(2)))
+		ls := float32(-20 + 20*r.Float64())
+		t64, l64 := float64(th), float64(ls)
+		la := l64 - math.Log(t64*t64)
+		if math.Abs(la+LogAlphaClip) < 1e-4 || math.Abs(la-3) < 1e-4 {
+			continue // a boundary: float32 rounding may decide either way
+		}
+		theta, gt, gl := []float32{th}, []float32{0}, []float32{0}
+		klGradPrune(theta, []float32{ls}, gt, gl, scale, 3)
+		if la > 3 {
+			if theta[0] != 0 || gt[0] != 0 || gl[0] != 0 {
+				t.Fatalf("θ %g, log σ² %g (log α %.6f > 3): θ %g, ∂θ %g, ∂log σ² %g; want pruned, gradients 0", th, ls, la, theta[0], gt[0], gl[0])
+			}
+			continue
+		}
+		if la <= -LogAlphaClip {
+			if theta[0] != th || gt[0] != 0 || gl[0] != 0 {
+				t.Fatalf("θ %g, log σ² %g (log α %.6f, clipped): θ %g, ∂θ %g, ∂log σ² %g; want unchanged, no gradient", th, ls, la, theta[0], gt[0], gl[0])
+			}
+			continue
+		}
+		wantL := scale * svdKLGrad(la)
+		wantT := -2 * wantL / t64
+		for _, g := range []struct {
+			name      string
+			got, want float64
+		}{{"∂/∂log σ²", float64(gl[0]), wantL}, {"∂/∂θ", float64(gt[0]), wantT}} {
+			d := math.Abs(g.got-g.want) / math.Abs(g.want)
+			worst = max(worst, d)
+			if d > relTol {
+				t.Fatalf("θ %g, log σ² %g (log α %.6f): %s = %.9g; float64 %.9g (relative error %.2g)", th, ls, la, g.name, g.got, g.want, d)
+			}
+		}
+	}
+	t.Logf("worst relative error %.2g", worst)
 }
 
 // TestSVDKLApproximation compares the approximation with the KL it approximates,
@@ -247,6 +299,48 @@ func TestSVDEndToEnd(t *testing.T) {
 	got := runORT(t, r1.Model, x, 16)[0]
 	if d, s := maxAbsDiff(got, want); d > 1e-4*max(1, s) {
 		t.Errorf("onnxruntime and Gorgonia differ by %g (scale %g)", d, s)
+	}
+}
+
+// TestSVDResume interrupts an SVD run in its second epoch and resumes it from the checkpoint:
+// the model equals the uninterrupted run's byte for byte (the noise stream's state, Adam's and
+// the data order travel in the checkpoint).
+func TestSVDResume(t *testing.T) {
+	data := smallData(t)
+	data.Train = *data.Train.Slice(0, 640)
+	ctx := context.Background()
+	src := fixtures.Zoo(rand.New(rand.NewPCG(3, 3)))
+	cfg := SVDConfig{Epochs: 2, LR: 3e-3, Warmup: 1, Seed: 5, EvalTrain: -1, Checkpoint: filepath.Join(t.TempDir(), "svd.ck")}
+	encode := func(r *SVDResult) []byte {
+		b, err := r.Model.Encode()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	full, err := SVD(ctx, src, data, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := train.Hook{Name: "stop", AfterStep: func(_ context.Context, s *train.State) error {
+		if s.Step == s.StepsPerEpoch+3 {
+			cancel()
+		}
+		return nil
+	}}
+	if _, err := SVD(cctx, src, data, cfg, stop); !errors.Is(err, context.Canceled) {
+		t.Fatalf("interrupted run: %v; want context.Canceled", err)
+	}
+	rc := cfg
+	rc.Resume = true
+	resumed, err := SVD(ctx, src, data, rc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(encode(full), encode(resumed)) {
+		t.Fatal("the resumed run's model differs from the uninterrupted run's; want the same bytes")
 	}
 }
 

@@ -3,7 +3,9 @@
 // stride-1 convolutions with small pads on processors with AVX2 and FMA, by direct kernels in
 // C on the extended-width layout (direct.go), max and average pooling forward and backward,
 // the Langevin samplers' per-weight updates (langevin.go; AVX2, bit-identical to their Go
-// loops), and small elementwise helpers.
+// loops), sparse variational dropout's KL step, pruning and elementwise ops (svd.go; AVX2 with
+// polynomial exp and log from mathf.go, bit-identical to their Go loops), and small elementwise
+// helpers.
 //
 // Data model: tensors are plain row-major slices ([]float32 or []float64) in NCHW order;
 // shapes travel in geometry structs (ConvGeom, PoolGeom) built once per layer by NewConvGeom

@@ -80,6 +80,8 @@ type Net struct {
 	isProb  bool
 	classes int
 	svd     []*VarLayer // Config.Variational's layers
+	// noiseBufs are the float32 buffers DrawNoise fills: the layers' ε (float32 nets) or scratch.
+	noiseBufs [][]float32
 }
 
 // Params returns the learnable parameters in the model's initializer order.

@@ -3,11 +3,12 @@ package nn
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 
 	G "gorgonia.org/gorgonia"
 	"gorgonia.org/tensor"
 
+	"github.com/uqnn/uqnn/internal/kernels"
+	"github.com/uqnn/uqnn/internal/noise"
 	"github.com/uqnn/uqnn/onnxio"
 )
 
@@ -22,8 +23,11 @@ import (
 // the local reparameterization trick for fully connected layers and its convolutional form
 // (the output's variance is the convolution of x² with σ², so the noise is drawn per output
 // value, never per weight). The bias is deterministic. ε lives in one tensor per layer that
-// the caller fills before each LossGrad (DrawNoise) or sets to zero (ZeroNoise) for the
-// deterministic net: with ε = 0 the output is exactly op(x, θ) + b.
+// the caller fills before each LossGrad (DrawNoise, from a seed) or sets to zero (ZeroNoise) for
+// the deterministic net: with ε = 0 the output is exactly op(x, θ) + b. In float32 nets the
+// elementwise work (σ², x², the reparameterization and their gradients) runs on
+// internal/kernels' dedicated loops (σ² by a polynomial exp within 1 ulp of math.Exp); float64
+// nets, for gradient checks, use package math.
 
 // LogSigma2Suffix is appended to a weight's initializer name to name its log σ² parameter.
 const LogSigma2Suffix = ":log_sigma2"
@@ -46,18 +50,29 @@ type VarLayer struct {
 // Variational returns the variational layers in graph order (nil unless Config.Variational).
 func (n *Net) Variational() []*VarLayer { return n.svd }
 
-// DrawNoise fills every layer's ε with standard normal draws from r, layer by layer in graph
-// order: the same r state gives the same noise.
-func (n *Net) DrawNoise(r *rand.Rand) {
-	for _, l := range n.svd {
-		switch d := l.noise.Data().(type) {
-		case []float32:
-			for i := range d {
-				d[i] = float32(r.NormFloat64())
+// DrawNoise fills every layer's ε with standard normal draws from seed: the layers' noise
+// tensors, in graph order, are cut into fixed spans, each drawn by its own generator
+// (internal/noise.FillSpans) on all cores. The same seed gives the same noise, whatever the
+// number of cores, and the same values (rounded to float32) in float32 and float64 nets.
+func (n *Net) DrawNoise(seed uint64) {
+	if n.noiseBufs == nil {
+		// Each layer's ε, or a float32 scratch for a float64 one.
+		n.noiseBufs = make([][]float32, len(n.svd))
+		for i, l := range n.svd {
+			switch d := l.noise.Data().(type) {
+			case []float32:
+				n.noiseBufs[i] = d
+			case []float64:
+				n.noiseBufs[i] = make([]float32, len(d))
 			}
-		case []float64:
-			for i := range d {
-				d[i] = r.NormFloat64()
+		}
+	}
+	bufs := n.noiseBufs
+	noise.FillSpans(seed, bufs)
+	for i, l := range n.svd {
+		if d, ok := l.noise.Data().([]float64); ok {
+			for j, v := range bufs[i] {
+				d[j] = float64(v)
 			}
 		}
 	}
@@ -107,7 +122,7 @@ func (b *builder) variational(n *onnxio.Node, x, w, y *G.Node, prod func(x2, s2 
 		b.params[name] = ls
 		b.order = append(b.order, ls)
 	}
-	s2, err := elementwise1(fmt.Sprintf("SVDExp(%s)", name), ls.Node, expFwd, expBwd, true)
+	s2, err := svdElementwise(fmt.Sprintf("SVDExp(%s)", name), ls.Node, svdExp)
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 	}
@@ -116,7 +131,7 @@ func (b *builder) variational(n *onnxio.Node, x, w, y *G.Node, prod func(x2, s2 
 			return nil, b.errorf(n, onnxio.ErrUnsupported, "σ² of %q as %v: %v", theta.Name, w.Shape(), err)
 		}
 	}
-	x2, err := elementwise1(fmt.Sprintf("SVDSquare(%s)", n.Name), x, squareFwd, squareBwd, false)
+	x2, err := svdElementwise(fmt.Sprintf("SVDSquare(%s)", n.Name), x, svdSquare)
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 	}
@@ -150,52 +165,72 @@ func equalShape(a, b tensor.Shape) bool {
 	return true
 }
 
-// elementwise1 applies y = f(x) elementwise; the gradient is df(x, y, dy) (fromOut: the
-// backward kernel reads y instead of x).
-func elementwise1(name string, x *G.Node, f func(float64) float64, df func(x, y, dy float64) float64, fromOut bool) (*G.Node, error) {
+// svdLoops are an elementwise op's loops: y = f(x), and dx from x, y and dy. The float32 loops
+// are internal/kernels' dedicated ones (vectorized where it pays, split across the cores when
+// large); the float64 ones, for gradient checks, use package math.
+type svdLoops struct {
+	f32 func(x, y []float32)
+	f64 func(x, y []float64)
+	d32 func(x, y, dy, dx []float32)
+	d64 func(x, y, dy, dx []float64)
+}
+
+// σ² = exp(log σ²), ∂/∂log σ² = σ²·dy.
+var svdExp = svdLoops{
+	f32: kernels.Exp,
+	f64: func(x, y []float64) {
+		for i, v := range x {
+			y[i] = math.Exp(v)
+		}
+	},
+	d32: func(_, y, dy, dx []float32) { kernels.Mul(y, dy, dx) },
+	d64: func(_, y, dy, dx []float64) {
+		for i, v := range y {
+			dx[i] = v * dy[i]
+		}
+	},
+}
+
+// x², ∂/∂x = 2x·dy.
+var svdSquare = svdLoops{
+	f32: kernels.Square,
+	f64: func(x, y []float64) {
+		for i, v := range x {
+			y[i] = v * v
+		}
+	},
+	d32: func(x, _, dy, dx []float32) { kernels.SquareBackward(x, dy, dx) },
+	d64: func(x, _, dy, dx []float64) {
+		for i, v := range x {
+			dx[i] = 2 * v * dy[i]
+		}
+	},
+}
+
+// svdElementwise applies the loops l to x.
+func svdElementwise(name string, x *G.Node, l svdLoops) (*G.Node, error) {
 	s := x.Shape().Clone()
 	k := &kernel{
 		name: fmt.Sprintf("%s%v", name, s),
 		in:   []int{len(s)},
 		out:  s,
-		f32: func(o []float32, in [][]float32) {
-			for i, v := range in[0] {
-				o[i] = float32(f(float64(v)))
-			}
-		},
-		f64: func(o []float64, in [][]float64) {
-			for i, v := range in[0] {
-				o[i] = f(v)
-			}
-		},
-		wrt: []bool{true},
+		f32:  func(o []float32, in [][]float32) { l.f32(in[0], o) },
+		f64:  func(o []float64, in [][]float64) { l.f64(in[0], o) },
+		wrt:  []bool{true},
 	}
 	k.grads = func(in G.Nodes, out, grad *G.Node) (G.Nodes, error) {
 		gk := &kernel{
 			name: fmt.Sprintf("%sGrad%v", name, s),
 			in:   []int{len(s), len(s), len(s)},
 			out:  s,
-			f32: func(o []float32, in [][]float32) {
-				for i := range o {
-					o[i] = float32(df(float64(in[0][i]), float64(in[1][i]), float64(in[2][i])))
-				}
-			},
-			f64: func(o []float64, in [][]float64) {
-				for i := range o {
-					o[i] = df(in[0][i], in[1][i], in[2][i])
-				}
-			},
+			f32:  func(o []float32, in [][]float32) { l.d32(in[0], in[1], in[2], o) },
+			f64:  func(o []float64, in [][]float64) { l.d64(in[0], in[1], in[2], o) },
 		}
 		n, err := gk.apply(in[0], out, grad)
 		return G.Nodes{n}, err
 	}
 	return k.apply(x)
 }
-
-func expFwd(x float64) float64           { return math.Exp(x) }
-func expBwd(_, y, dy float64) float64    { return y * dy }
-func squareFwd(x float64) float64        { return x * x }
-func squareBwd(x, _, dy float64) float64 { return 2 * x * dy }
 
 // lrt builds mu + √(v + varEps)·ε with gradients dy (to mu) and dy·ε / (2√(v + varEps)) (to v);
 // ε is not differentiated.
@@ -206,12 +241,7 @@ func lrt(name string, mu, v, eps *G.Node) (*G.Node, error) {
 		name: fmt.Sprintf("SVDNoise(%s)%v", name, s),
 		in:   []int{r, r, r},
 		out:  s,
-		f32: func(o []float32, in [][]float32) {
-			m, vv, e := in[0], in[1], in[2]
-			for i := range o {
-				o[i] = m[i] + float32(math.Sqrt(float64(vv[i])+varEps))*e[i]
-			}
-		},
+		f32:  func(o []float32, in [][]float32) { kernels.LRTForward(in[0], in[1], in[2], o, varEps) },
 		f64: func(o []float64, in [][]float64) {
 			m, vv, e := in[0], in[1], in[2]
 			for i := range o {
@@ -225,12 +255,7 @@ func lrt(name string, mu, v, eps *G.Node) (*G.Node, error) {
 			name: fmt.Sprintf("SVDNoiseGrad(%s)%v", name, s),
 			in:   []int{r, r, r},
 			out:  s,
-			f32: func(o []float32, in [][]float32) {
-				vv, e, dy := in[0], in[1], in[2]
-				for i := range o {
-					o[i] = float32(0.5 * float64(dy[i]*e[i]) / math.Sqrt(float64(vv[i])+varEps))
-				}
-			},
+			f32:  func(o []float32, in [][]float32) { kernels.LRTBackward(in[0], in[1], in[2], o, varEps) },
 			f64: func(o []float64, in [][]float64) {
 				vv, e, dy := in[0], in[1], in[2]
 				for i := range o {

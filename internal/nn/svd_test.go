@@ -71,7 +71,7 @@ func TestVariationalGradients(t *testing.T) {
 				t.Fatalf("%d log σ² parameters, %d variational layers; want one per weight, at least one", nw, len(net.Variational()))
 			}
 			setLogSigma2(net, rng, -3, 0)
-			net.DrawNoise(rng)
+			net.DrawNoise(rng.Uint64())
 			size := 1
 			for _, d := range net.InputShape() {
 				size *= d
@@ -107,7 +107,7 @@ func TestVariationalZeroNoiseIsPlain(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			vn.DrawNoise(rng)
+			vn.DrawNoise(rng.Uint64())
 			noisy, err := vn.Forward(x)
 			if err != nil {
 				t.Fatal(err)
@@ -168,7 +168,7 @@ func TestLocalReparameterizationMoments(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	var sum, sq [3]float64
 	for range draws {
-		net.DrawNoise(rng)
+		net.DrawNoise(rng.Uint64())
 		out, err := net.Forward(x)
 		if err != nil {
 			t.Fatal(err)
@@ -214,7 +214,7 @@ func TestVariationalSharedModel(t *testing.T) {
 	}
 	rng := rand.New(rand.NewPCG(3, 4))
 	setLogSigma2(net, rng, -4, -1)
-	net.DrawNoise(rng)
+	net.DrawNoise(rng.Uint64())
 	checkGrads(t, net, randInput(rng, 2*784), []int{3, 8}, 4, rng)
 }
 
@@ -239,7 +239,7 @@ func TestVariationalBuildsSharedModels(t *testing.T) {
 			if n == 0 || c.layers > 0 && n != c.layers {
 				t.Fatalf("%d variational layers; want %d (every Conv/Gemm/MatMul weight)", n, c.layers)
 			}
-			net.DrawNoise(rand.New(rand.NewPCG(1, 1)))
+			net.DrawNoise(1)
 			loss, err := net.LossGrad(randInput(rand.New(rand.NewPCG(2, 2)), 4*784), []int{0, 1, 2, 3})
 			if err != nil || math.IsNaN(loss) {
 				t.Fatalf("LossGrad: %g, %v", loss, err)
