@@ -32,6 +32,9 @@ type Panel struct {
 	Series        []IntervalSeries
 	// LogY draws the y axis on a log scale (query counts).
 	LogY bool
+	// Unit fixes the y axis to [0, 1] (rates and AUROCs), so panels compare at a glance and a
+	// constant series does not get an arbitrary range.
+	Unit bool
 }
 
 type errBars []IntervalPoint
@@ -83,6 +86,9 @@ func Sweep(panels []Panel, xlabel string) ([]byte, error) {
 			eb.Color = c
 			p.Add(lp, sp, eb)
 			p.Legend.Add(s.Name, lp, sp)
+		}
+		if pn.Unit {
+			p.Y.Min, p.Y.Max = 0, 1
 		}
 		// Bottom left: at the left (little removed) the metrics are still high, and the lines
 		// fall towards the bottom right.

@@ -272,9 +272,9 @@ func (e *Env) sweepSection(s *report.Section, pts []SweepPoint) error {
 		return nil
 	}
 	c := e.Config.Sweep
-	acc, succ, q := report.Panel{Title: "test accuracy", YLabel: "accuracy"}, report.Panel{Title: "attack success", YLabel: "success rate"},
+	acc, succ, q := report.Panel{Title: "test accuracy", YLabel: "accuracy"}, report.Panel{Title: "attack success", YLabel: "success rate", Unit: true},
 		report.Panel{Title: "median queries (successes)", YLabel: "queries", LogY: true}
-	det := report.Panel{Title: "detection AUROC (MI)", YLabel: "AUROC"}
+	det := report.Panel{Title: "detection AUROC (MI)", YLabel: "AUROC", Unit: true}
 	aurocs := 0
 	for _, m := range c.Methods {
 		var a, sc, qq, au report.IntervalSeries
