@@ -147,18 +147,25 @@ func Magnitude(m *onnxio.Model, cfg MagnitudeConfig) (*onnxio.Model, Masks, erro
 // keepLargest marks the round(frac·total) largest magnitudes across ws as kept; ties go to the
 // earlier tensor and position.
 func keepLargest(ws [][]float32, frac float64) [][]bool {
+	return keepTop(ws, func(t, i int) float64 { return math.Abs(float64(ws[t][i])) }, frac)
+}
+
+// keepTop returns masks over tensors shaped like ws keeping the round(frac·n) entries (n over
+// every tensor) with the highest score; ties go to the earlier tensor and position. Magnitude
+// ranks by |w|, svd's kept-fraction target by −log α.
+func keepTop(ws [][]float32, score func(t, i int) float64, frac float64) [][]bool {
 	type ref struct {
-		a   float32
+		s   float64
 		t   int
 		pos int
 	}
 	var all []ref
 	for t, w := range ws {
-		for i, v := range w {
-			all = append(all, ref{float32(math.Abs(float64(v))), t, i})
+		for i := range w {
+			all = append(all, ref{score(t, i), t, i})
 		}
 	}
-	slices.SortStableFunc(all, func(x, y ref) int { return cmp.Compare(y.a, x.a) })
+	slices.SortStableFunc(all, func(x, y ref) int { return cmp.Compare(y.s, x.s) })
 	n := int(math.Round(frac * float64(len(all))))
 	out := make([][]bool, len(ws))
 	for t, w := range ws {

@@ -90,6 +90,17 @@ func NonZero(m *onnxio.Model) (Masks, error) {
 	return ms, nil
 }
 
+// PriorOf returns the masks a model brings to a new compression: its zeros (NonZero) when uqnn
+// compressed it before (its metadata holds compression records), nil otherwise. Retraining it
+// under them keeps what the earlier compression pruned, as a chain would.
+func PriorOf(m *onnxio.Model) (Masks, error) {
+	recs, err := Records(m)
+	if err != nil || len(recs) == 0 {
+		return nil, err
+	}
+	return NonZero(m)
+}
+
 // Intersect returns a mask keeping what both a and b keep (an initializer missing from one is
 // taken whole from the other).
 func Intersect(a, b Masks) (Masks, error) {

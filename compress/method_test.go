@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/uqnn/uqnn/fixtures"
@@ -231,5 +232,43 @@ func TestMagnitudeRetrainKeepsMask(t *testing.T) {
 	}
 	if moved == 0 {
 		t.Error("no kept weight changed: retraining did not run")
+	}
+}
+
+// PriorOf: a model uqnn never compressed brings no masks; once it carries a compression
+// record, its zeros are the prior, exactly.
+func TestPriorOf(t *testing.T) {
+	m, err := fixtures.Build("lenet5", rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pruned, _, err := Magnitude(m, MagnitudeConfig{KeepAll: 0.1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p, err := PriorOf(pruned); err != nil || p != nil {
+		t.Fatalf("PriorOf without records = %v, %v; want nil, nil", p != nil, err)
+	}
+	if err := Annotate(pruned, Record{Method: "magnitude", SourceSHA256: strings.Repeat("0", 64)}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := PriorOf(pruned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ls, err := Layers(pruned)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range ls {
+		w, k := pruned.Initializer(l.Weight).Float32, p[l.Weight]
+		if len(k) != len(w) {
+			t.Fatalf("%s: mask of %d for %d weights", l.Weight, len(k), len(w))
+		}
+		for i, v := range w {
+			if k[i] != (v != 0) {
+				t.Fatalf("%s[%d] = %g, mask %v; want the mask to keep exactly the non-zeros", l.Weight, i, v, k[i])
+			}
+		}
 	}
 }

@@ -1,10 +1,6 @@
 package compress
 
-import (
-	"cmp"
-	"math"
-	"slices"
-)
+import "math"
 
 // A kept-fraction target for sparse variational dropout (SVDConfig.Keep, the CLI's --svd-keep).
 //
@@ -39,27 +35,22 @@ func (s *svdState) keepLowest(keep float64) {
 }
 
 // keepLowestLogAlpha keeps the round(keep·n) entries of theta (n in all, over every tensor)
-// with the lowest log α = ls − log θ², ties to the earlier tensor and position, and sets the
-// others to 0. A θ already 0 has log α = +∞ and comes last.
+// with the lowest log α = ls − log θ², ties to the earlier tensor and position (keepTop), and
+// sets the others to 0. A θ already 0 has log α = +∞ and comes last.
 func keepLowestLogAlpha(theta, ls [][]float32, keep float64) {
-	type ref struct {
-		la   float64
-		k, i int
-	}
-	var all []ref
-	for k, th := range theta {
-		for i, v := range th {
-			la := math.Inf(1)
-			if v != 0 {
-				t := float64(v)
-				la = float64(ls[k][i]) - math.Log(t*t)
-			}
-			all = append(all, ref{la, k, i})
+	negLogAlpha := func(k, i int) float64 {
+		v := theta[k][i]
+		if v == 0 {
+			return math.Inf(-1)
 		}
+		t := float64(v)
+		return math.Log(t*t) - float64(ls[k][i])
 	}
-	slices.SortStableFunc(all, func(a, b ref) int { return cmp.Compare(a.la, b.la) })
-	n := int(math.Round(keep * float64(len(all))))
-	for _, r := range all[n:] {
-		theta[r.k][r.i] = 0
+	for k, mask := range keepTop(theta, negLogAlpha, keep) {
+		for i, kept := range mask {
+			if !kept {
+				theta[k][i] = 0
+			}
+		}
 	}
 }

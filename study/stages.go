@@ -153,11 +153,9 @@ func compressRunner(method string) func(ctx context.Context, e *Env, w *Work) er
 		if err != nil {
 			return err
 		}
-		if start != base {
-			// The svd network's zeros stay zero through magnitude's retraining.
-			if env.Prior, err = compress.NonZero(start); err != nil {
-				return err
-			}
+		// A compressed start (the svd network) keeps its zeros through magnitude's retraining.
+		if env.Prior, err = compress.PriorOf(start); err != nil {
+			return err
 		}
 		res, err := compress.Chain(ctx, start, ms, env, sha)
 		if err != nil {

@@ -91,14 +91,12 @@ func runCompress(ctx context.Context, g *globals, o *compressOptions) error {
 			env.Hooks = append(env.Hooks, train.Progress(g.stderr, true, 0))
 		}
 	}
-	if recs, err := compress.Records(src); err != nil {
-		return err
-	} else if len(recs) > 0 && !o.noMask {
-		if env.Prior, err = compress.NonZero(src); err != nil {
+	if !o.noMask {
+		if env.Prior, err = compress.PriorOf(src); err != nil {
 			return err
 		}
-		if !g.quiet {
-			fmt.Fprintf(g.stderr, "compress: %s was compressed before (%d records): its zero weights stay zero (--no-mask lets them regrow)\n", o.model, len(recs))
+		if env.Prior != nil && !g.quiet {
+			fmt.Fprintf(g.stderr, "compress: %s was compressed before: its zero weights stay zero (--no-mask lets them regrow)\n", o.model)
 		}
 	}
 	res, err := compress.Chain(ctx, src, methods, env, sha)

@@ -32,10 +32,8 @@ func randomSet(rng *rand.Rand, n int) train.Set {
 	return s
 }
 
-// BenchmarkRetrainEpoch is one training epoch of LeNet-5 (Fit with Adam, as uqnn compress
-// retrains) without a mask and under the mask of Han's 8% magnitude pruning: the pair whose
-// ratio is the cost of keeping pruned weights at zero (issue 9 wants masked ≤ 1.1× plain).
-func BenchmarkRetrainEpoch(b *testing.B) {
+// lenet5HanMasks is the benchmarks' LeNet-5 and the masks of Han's magnitude pruning of it.
+func lenet5HanMasks(b *testing.B) (*onnxio.Model, compress.Masks) {
 	m, err := fixtures.Build("lenet5", rand.New(rand.NewPCG(1, 2)))
 	if err != nil {
 		b.Fatal(err)
@@ -44,6 +42,14 @@ func BenchmarkRetrainEpoch(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
+	return m, masks
+}
+
+// BenchmarkRetrainEpoch is one training epoch of LeNet-5 (Fit with Adam, as uqnn compress
+// retrains) without a mask and under the mask of Han's 8% magnitude pruning: the pair whose
+// ratio is the cost of keeping pruned weights at zero (issue 9 wants masked ≤ 1.1× plain).
+func BenchmarkRetrainEpoch(b *testing.B) {
+	m, masks := lenet5HanMasks(b)
 	data := train.Data{Train: randomSet(rand.New(rand.NewPCG(5, 6)), retrainImages), Scale: 1.0 / 255}
 	for _, c := range []struct {
 		name  string
@@ -126,14 +132,7 @@ func (c *stepClock) perStep() float64 { return c.d.Seconds() / float64(c.steps) 
 // ratios.
 func BenchmarkSVDEpoch(b *testing.B) {
 	const steps, skip = 40, 8
-	m, err := fixtures.Build("lenet5", rand.New(rand.NewPCG(1, 2)))
-	if err != nil {
-		b.Fatal(err)
-	}
-	_, masks, err := compress.Magnitude(m, compress.MagnitudeConfig{Keep: compress.HanLeNet5Keep})
-	if err != nil {
-		b.Fatal(err)
-	}
+	m, masks := lenet5HanMasks(b)
 	data := train.Data{Train: randomSet(rand.New(rand.NewPCG(5, 6)), steps*trainBatch), Scale: 1.0 / 255}
 	plain := func(ms compress.Masks) float64 {
 		c := &stepClock{skip: skip}
