@@ -1,6 +1,6 @@
 // Sparse variational dropout's per-element kernels (svd.go) in AVX2, 8 values at a time: the
-// KL gradient and pruning step, the pruning alone, exp, and the local reparameterization's
-// forward and backward.
+// KL gradient and pruning step, the pruning alone, and exp (the local reparameterization's
+// kernels are in normal.c).
 // Every operation is the Go loop's (svd.go, mathf.go), in its order and rounding (IEEE single
 // precision, no fused multiply-add: the pragma below turns contraction off and no FMA
 // intrinsic is used), so the results are bit-identical to it. A tail of fewer than 8 values
@@ -167,45 +167,4 @@ void uqnn_exp(const float *x, float *y, long n) {
 	memcpy(t, x + i, (n - i) * sizeof(float));
 	_mm256_storeu_ps(t, exp8(_mm256_loadu_ps(t)));
 	memcpy(y + i, t, (n - i) * sizeof(float));
-}
-
-// lrt_fwd8: out = mu + √(v + eps)·e.
-AI __m256 lrt_fwd8(const float *mu, const float *v, const float *e, __m256 eps) {
-	const __m256 s = _mm256_sqrt_ps(_mm256_add_ps(_mm256_loadu_ps(v), eps));
-	return _mm256_add_ps(_mm256_loadu_ps(mu), _mm256_mul_ps(s, _mm256_loadu_ps(e)));
-}
-
-void uqnn_lrt_fwd(const float *mu, const float *v, const float *e, float *out, long n, float eps) {
-	const __m256 ve = SET(eps);
-	long i = 0;
-	for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, lrt_fwd8(mu + i, v + i, e + i, ve));
-	if (i == n) return;
-	float a[8] = {0}, b[8] = {0}, c[8] = {0};
-	const long k = n - i;
-	memcpy(a, mu + i, k * sizeof(float));
-	memcpy(b, v + i, k * sizeof(float));
-	memcpy(c, e + i, k * sizeof(float));
-	_mm256_storeu_ps(a, lrt_fwd8(a, b, c, ve));
-	memcpy(out + i, a, k * sizeof(float));
-}
-
-// lrt_bwd8: dv = ½·(dy·e) / √(v + eps).
-AI __m256 lrt_bwd8(const float *v, const float *e, const float *dy, __m256 eps) {
-	const __m256 s = _mm256_sqrt_ps(_mm256_add_ps(_mm256_loadu_ps(v), eps));
-	const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(dy), _mm256_loadu_ps(e));
-	return _mm256_div_ps(_mm256_mul_ps(SET(0.5f), p), s);
-}
-
-void uqnn_lrt_bwd(const float *v, const float *e, const float *dy, float *dv, long n, float eps) {
-	const __m256 ve = SET(eps);
-	long i = 0;
-	for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dv + i, lrt_bwd8(v + i, e + i, dy + i, ve));
-	if (i == n) return;
-	float a[8] = {0}, b[8] = {0}, c[8] = {0};
-	const long k = n - i;
-	memcpy(a, v + i, k * sizeof(float));
-	memcpy(b, e + i, k * sizeof(float));
-	memcpy(c, dy + i, k * sizeof(float));
-	_mm256_storeu_ps(a, lrt_bwd8(a, b, c, ve));
-	memcpy(dv + i, a, k * sizeof(float));
 }

@@ -125,47 +125,6 @@ func Exp(x, y []float32) {
 	})
 }
 
-// LRTForward writes the local reparameterization's output mu + √(v + eps)·e to out.
-func LRTForward(mu, v, e, out []float32, eps float32) {
-	n := len(out)
-	checkLen("lrt mean", len(mu), n)
-	checkLen("lrt variance", len(v), n)
-	checkLen("lrt noise", len(e), n)
-	if n == 0 {
-		return
-	}
-	parallelFor(n, 4*n, func(lo, hi int) {
-		if useSVDC() {
-			C.uqnn_lrt_fwd(fp(mu[lo:hi]), fp(v[lo:hi]), fp(e[lo:hi]), fp(out[lo:hi]), C.long(hi-lo), C.float(eps))
-			return
-		}
-		for i := lo; i < hi; i++ {
-			out[i] = mu[i] + float32(sqrt32(v[i]+eps)*e[i])
-		}
-	})
-}
-
-// LRTBackward writes the gradient of LRTForward's output with respect to v, ½·(dy·e)/√(v + eps),
-// to dv (the gradient to mu is dy itself).
-func LRTBackward(v, e, dy, dv []float32, eps float32) {
-	n := len(dv)
-	checkLen("lrt variance", len(v), n)
-	checkLen("lrt noise", len(e), n)
-	checkLen("lrt gradient", len(dy), n)
-	if n == 0 {
-		return
-	}
-	parallelFor(n, 4*n, func(lo, hi int) {
-		if useSVDC() {
-			C.uqnn_lrt_bwd(fp(v[lo:hi]), fp(e[lo:hi]), fp(dy[lo:hi]), fp(dv[lo:hi]), C.long(hi-lo), C.float(eps))
-			return
-		}
-		for i := lo; i < hi; i++ {
-			dv[i] = float32(0.5*float32(dy[i]*e[i])) / sqrt32(v[i]+eps)
-		}
-	})
-}
-
 // Square writes x² to y.
 func Square(x, y []float32) {
 	checkLen("square y", len(y), len(x))
