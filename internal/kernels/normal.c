@@ -1,5 +1,5 @@
 // Standard normal draws on 8 AVX2 lanes (normal.go): per lane a xoshiro128+ generator, its top
-// 24 bits as a uniform, and Giles' single-precision inverse error function; and the local
+// 23 and 24 bits as uniforms, and the Box–Muller transform with polynomial log, sin and cos; and the local
 // reparameterization's forward pass with the draws made in registers. Every float operation
 // is normal.go's, in its order and rounding (no fused multiply-add: contraction is off and no
 // FMA intrinsic is used), so the results are bit-identical to the Go loops.
@@ -56,59 +56,36 @@ AI __m256 logu8(__m256 p) {
 	return _mm256_add_ps(r, _mm256_mul_ps(e, SET(0.693359375f)));
 }
 
-#define STEP(p, c, w) _mm256_add_ps(SET(c), _mm256_mul_ps(p, w))
-
-// normalN is normal.go's normal32 on N groups of 8 lanes: the lanes' next N outputs, group k
-// in out[k]. The N groups' arithmetic is independent: written side by side, the processor
-// overlaps their long dependency chains (log, then a degree-8 polynomial).
-AI void normalN(__m256i s[4], __m256 *out, const int N) {
-	__m256 x[N], w[N], p[N];
-	const __m256 one = SET(1.0f);
-	for (int k = 0; k < N; k++) {
-		const __m256i u = _mm256_srli_epi32(rng8(s), 8);
-		const __m256i j = _mm256_sub_epi32(_mm256_add_epi32(_mm256_add_epi32(u, u), _mm256_set1_epi32(1)),
-		                                   _mm256_set1_epi32(1 << 24));
-		x[k] = _mm256_mul_ps(_mm256_cvtepi32_ps(j), SET(0x1p-24f));
-	}
-	for (int k = 0; k < N; k++) {
-		const __m256 d = _mm256_andnot_ps(SET(-0.0f), x[k]);
-		w[k] = _mm256_sub_ps(_mm256_setzero_ps(),
-		                     logu8(_mm256_mul_ps(_mm256_sub_ps(one, d), _mm256_add_ps(one, d))));
-	}
-	int any = 0;
-	for (int k = 0; k < N; k++) {
-		const __m256 wc = _mm256_sub_ps(w[k], SET(2.5f));
-		__m256 q = SET(2.81022636e-08f);
-		q = STEP(q, 3.43273939e-07f, wc);
-		q = STEP(q, -3.5233877e-06f, wc);
-		q = STEP(q, -4.39150654e-06f, wc);
-		q = STEP(q, 0.00021858087f, wc);
-		q = STEP(q, -0.00125372503f, wc);
-		q = STEP(q, -0.00417768164f, wc);
-		q = STEP(q, 0.246640727f, wc);
-		p[k] = STEP(q, 1.50140941f, wc);
-		any |= _mm256_movemask_ps(_mm256_cmp_ps(w[k], SET(5.0f), _CMP_GE_OQ));
-	}
-	if (any) {
-		for (int k = 0; k < N; k++) {
-			const __m256 wt = _mm256_sub_ps(_mm256_sqrt_ps(w[k]), SET(3.0f));
-			__m256 q = SET(-0.000200214257f);
-			q = STEP(q, 0.000100950558f, wt);
-			q = STEP(q, 0.00134934322f, wt);
-			q = STEP(q, -0.00367342844f, wt);
-			q = STEP(q, 0.00573950773f, wt);
-			q = STEP(q, -0.0076224613f, wt);
-			q = STEP(q, 0.00943887047f, wt);
-			q = STEP(q, 1.00167406f, wt);
-			q = STEP(q, 2.83297682f, wt);
-			p[k] = _mm256_blendv_ps(p[k], q, _mm256_cmp_ps(w[k], SET(5.0f), _CMP_GE_OQ));
-		}
-	}
-	for (int k = 0; k < N; k++) out[k] = _mm256_mul_ps(_mm256_mul_ps(p[k], x[k]), SET(1.41421356237309505f));
+// normal16 is normal.go's normalGroup: the lanes' next two outputs as 8 Box–Muller pairs,
+// radii to a, angles to b; the 16 draws are r·cos to a and r·sin to b.
+AI void normal16(__m256i s[4], __m256 *a, __m256 *b) {
+	const __m256 u1 = _mm256_mul_ps(_mm256_add_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(rng8(s), 9)), SET(0.5f)),
+	                                SET(0x1p-23f));
+	const __m256 t = _mm256_mul_ps(_mm256_cvtepi32_ps(_mm256_srli_epi32(rng8(s), 8)), SET(0x1p-24f));
+	const __m256 r = _mm256_sqrt_ps(_mm256_mul_ps(logu8(u1), SET(-2.0f)));
+	// The angle 2πt, t in turns, is 2π·f plus q quarter turns, f in [−1/8, 1/8].
+	const __m256 q = _mm256_round_ps(_mm256_mul_ps(t, SET(4.0f)), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+	const __m256 x = _mm256_mul_ps(_mm256_sub_ps(t, _mm256_mul_ps(q, SET(0.25f))), SET(6.28318530717958648f));
+	const __m256 x2 = _mm256_mul_ps(x, x);
+	__m256 sp = SET(-1.9515295891E-4f);
+	sp = _mm256_add_ps(_mm256_mul_ps(sp, x2), SET(8.3321608736E-3f));
+	sp = _mm256_add_ps(_mm256_mul_ps(sp, x2), SET(-1.6666654611E-1f));
+	const __m256 sn = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(sp, x2), x), x);
+	__m256 cp = SET(2.443315711809948E-5f);
+	cp = _mm256_add_ps(_mm256_mul_ps(cp, x2), SET(-1.388731625493765E-3f));
+	cp = _mm256_add_ps(_mm256_mul_ps(cp, x2), SET(4.166664568298827E-2f));
+	const __m256 cs = _mm256_add_ps(_mm256_sub_ps(_mm256_mul_ps(_mm256_mul_ps(cp, x2), x2), _mm256_mul_ps(x2, SET(0.5f))),
+	                                SET(1.0f));
+	// Quarter turns: odd q swaps sin and cos; the signs flip for q = 2, 3 (sin) and 1, 2 (cos).
+	const __m256i qi = _mm256_cvtps_epi32(q);
+	const __m256 swap = _mm256_castsi256_ps(_mm256_slli_epi32(qi, 31));
+	const __m256 negS = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_srli_epi32(qi, 1), 31));
+	const __m256 negC = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_srli_epi32(_mm256_add_epi32(qi, _mm256_set1_epi32(1)), 1), 31));
+	const __m256 S = _mm256_xor_ps(_mm256_blendv_ps(sn, cs, swap), negS);
+	const __m256 C = _mm256_xor_ps(_mm256_blendv_ps(cs, sn, swap), negC);
+	*a = _mm256_mul_ps(r, C);
+	*b = _mm256_mul_ps(r, S);
 }
-
-// Groups per step of the main loops.
-#define NG 4
 
 static void load(uint32_t *st, __m256i s[4]) {
 	for (int k = 0; k < 4; k++) s[k] = _mm256_loadu_si256((const __m256i *)(st + 8 * k));
@@ -122,20 +99,18 @@ void uqnn_normal_fill(uint32_t *st, float *z, long n) {
 	__m256i s[4];
 	load(st, s);
 	long i = 0;
-	__m256 g[NG];
-	for (; i + 8 * NG <= n; i += 8 * NG) {
-		normalN(s, g, NG);
-		for (int k = 0; k < NG; k++) _mm256_storeu_ps(z + i + 8 * k, g[k]);
+	__m256 g[4];
+	for (; i + 32 <= n; i += 32) {
+		normal16(s, &g[0], &g[1]);
+		normal16(s, &g[2], &g[3]);
+		for (int k = 0; k < 4; k++) _mm256_storeu_ps(z + i + 8 * k, g[k]);
 	}
-	for (; i + 8 <= n; i += 8) {
-		normalN(s, g, 1);
-		_mm256_storeu_ps(z + i, g[0]);
-	}
-	if (i < n) {
-		float t[8];
-		normalN(s, g, 1);
+	for (; i < n; i += 16) {
+		float t[16];
+		normal16(s, &g[0], &g[1]);
 		_mm256_storeu_ps(t, g[0]);
-		memcpy(z + i, t, (n - i) * sizeof(float));
+		_mm256_storeu_ps(t + 8, g[1]);
+		memcpy(z + i, t, (n - i < 16 ? n - i : 16) * sizeof(float));
 	}
 	save(st, s);
 }
@@ -152,22 +127,20 @@ void uqnn_lrt_noise_fwd(uint32_t *st, const float *mu, const float *v, float *ou
 	__m256i s[4];
 	load(st, s);
 	long i = 0;
-	__m256 g[NG];
-	for (; i + 8 * NG <= n; i += 8 * NG) {
-		normalN(s, g, NG);
-		for (int k = 0; k < NG; k++) lrt8(g[k], mu + i + 8 * k, v + i + 8 * k, out + i + 8 * k, h + i + 8 * k, ve);
+	__m256 g[4];
+	for (; i + 32 <= n; i += 32) {
+		normal16(s, &g[0], &g[1]);
+		normal16(s, &g[2], &g[3]);
+		for (int k = 0; k < 4; k++) lrt8(g[k], mu + i + 8 * k, v + i + 8 * k, out + i + 8 * k, h + i + 8 * k, ve);
 	}
-	for (; i + 8 <= n; i += 8) {
-		normalN(s, g, 1);
-		lrt8(g[0], mu + i, v + i, out + i, h + i, ve);
-	}
-	if (i < n) {
-		float a[8] = {0}, b[8] = {0}, c[8], d[8];
-		const long k = n - i;
+	for (; i < n; i += 16) {
+		float a[16] = {0}, b[16] = {0}, c[16], d[16];
+		const long k = n - i < 16 ? n - i : 16;
 		memcpy(a, mu + i, k * sizeof(float));
 		memcpy(b, v + i, k * sizeof(float));
-		normalN(s, g, 1);
+		normal16(s, &g[0], &g[1]);
 		lrt8(g[0], a, b, c, d, ve);
+		lrt8(g[1], a + 8, b + 8, c + 8, d + 8, ve);
 		memcpy(out + i, c, k * sizeof(float));
 		memcpy(h + i, d, k * sizeof(float));
 	}

@@ -11,17 +11,17 @@ import (
 	"unsafe"
 )
 
-// Standard normal draws for sparse variational dropout's local reparameterization, 8 at a
+// Standard normal draws for sparse variational dropout's local reparameterization, 16 at a
 // time. A NormalState holds 8 independent xoshiro128+ generators (Blackman & Vigna 2018: 128
-// bits of state, 32-bit output; the top 24 bits, its strong ones, are used). Lane l's output u
-// becomes the uniform x = (2⌊u/2⁸⌋ + 1)/2²⁴ − 1 in (−1, 1), and the draw is √2·erfinv(x) by
-// M. Giles' single-precision approximation ("Approximating the erfinv function", GPU
-// Computing Gems, 2011): w = −log((1 − |x|)(1 + |x|)), a degree-8 polynomial in w − 2.5 for
-// w < 5 and in √w − 3 beyond (|x| > 0.9966), times x. The inverse error function is within a
-// few float32 ulp of the exact one; the draws reach ±5.4 (a tail mass of 7e-8 is cut). Values
-// are produced in groups of 8 (one per lane, lane l at position 8k + l); a length that is not
-// a multiple of 8 drops the last group's surplus. The AVX2 loop (normal.c) and the Go loop
-// here do the same float32 operations in the same order: bit-identical draws.
+// bits of state, 32-bit output; its top bits, the strong ones, are used). A group of 16
+// draws takes two outputs per lane, u and w, as the uniforms u1 = (⌊u/2⁹⌋ + ½)/2²³ in (0, 1)
+// and t = ⌊w/2⁸⌋/2²⁴ in [0, 1), both exact in float32, and makes the Box–Muller pair r·cos 2πt (position l of the
+// group) and r·sin 2πt (position 8 + l), r = √(−2 log u1): exact normal draws up to float32
+// rounding, the polynomial log (Cephes' logf) and sin and cos (Cephes' sinf, cosf on ±π/4
+// after a reduction by quarter turns, which is exact here); |draw| ≤ 5.8 (a tail mass of 8e-9
+// is cut). A length that is not a multiple of 16 drops the last group's surplus. The AVX2 loop
+// (normal.c) and the Go loop here do the same float32 operations in the same order:
+// bit-identical draws.
 
 // NormalState is the state of 8 xoshiro128+ lanes: word k of lane l at [8k + l].
 type NormalState [32]uint32
@@ -57,8 +57,8 @@ func NormalFill(st *NormalState, z []float32) {
 		C.uqnn_normal_fill((*C.uint32_t)(unsafe.Pointer(&st[0])), fp(z), C.long(len(z)))
 		return
 	}
-	var g [8]float32
-	for i := 0; i < len(z); i += 8 {
+	var g [16]float32
+	for i := 0; i < len(z); i += 16 {
 		normalGroup(st, &g)
 		copy(z[i:], g[:])
 	}
@@ -79,10 +79,10 @@ func LRTNoiseForward(st *NormalState, mu, v, out, h []float32, eps float32) {
 		C.uqnn_lrt_noise_fwd((*C.uint32_t)(unsafe.Pointer(&st[0])), fp(mu), fp(v), fp(out), fp(h), C.long(n), C.float(eps))
 		return
 	}
-	var g [8]float32
-	for i := 0; i < n; i += 8 {
+	var g [16]float32
+	for i := 0; i < n; i += 16 {
 		normalGroup(st, &g)
-		for l, z := range g[:min(8, n-i)] {
+		for l, z := range g[:min(16, n-i)] {
 			s := sqrt32(v[i+l] + eps)
 			out[i+l] = mu[i+l] + float32(s*z)
 			h[i+l] = float32(0.5*z) / s
@@ -110,11 +110,11 @@ func LRTBackwardH(h, dy, dv []float32) {
 	})
 }
 
-// normalGroup writes the next 8 draws of st, one per lane.
-func normalGroup(st *NormalState, g *[8]float32) {
+// next8 advances the 8 lanes and returns their outputs.
+func next8(st *NormalState) (out [8]uint32) {
 	for l := range 8 {
 		s0, s1, s2, s3 := st[l], st[8+l], st[16+l], st[24+l]
-		r := s0 + s3
+		out[l] = s0 + s3
 		t := s1 << 9
 		s2 ^= s0
 		s3 ^= s1
@@ -123,41 +123,45 @@ func normalGroup(st *NormalState, g *[8]float32) {
 		s2 ^= t
 		s3 = s3<<11 | s3>>21
 		st[l], st[8+l], st[16+l], st[24+l] = s0, s1, s2, s3
-		g[l] = normal32(r)
+	}
+	return out
+}
+
+// normalGroup writes the next 16 draws of st.
+func normalGroup(st *NormalState, g *[16]float32) {
+	u, w := next8(st), next8(st)
+	for l := range 8 {
+		g[l], g[8+l] = boxMuller32(u[l], w[l])
 	}
 }
 
-// normal32 is the standard normal draw of the 32 random bits r (the top 24 are used).
-func normal32(r uint32) float32 {
-	u := int32(r >> 8)
-	x := float32(u+u+1-1<<24) * 0x1p-24
-	d := abs32(x)
-	w := 0 - logUnit32(float32((1-d)*(1+d)))
-	var p float32
-	if w < 5 {
-		wc := w - 2.5
-		p = 2.81022636e-08
-		p = 3.43273939e-07 + float32(p*wc)
-		p = -3.5233877e-06 + float32(p*wc)
-		p = -4.39150654e-06 + float32(p*wc)
-		p = 0.00021858087 + float32(p*wc)
-		p = -0.00125372503 + float32(p*wc)
-		p = -0.00417768164 + float32(p*wc)
-		p = 0.246640727 + float32(p*wc)
-		p = 1.50140941 + float32(p*wc)
-	} else {
-		wt := sqrt32(w) - 3
-		p = -0.000200214257
-		p = 0.000100950558 + float32(p*wt)
-		p = 0.00134934322 + float32(p*wt)
-		p = -0.00367342844 + float32(p*wt)
-		p = 0.00573950773 + float32(p*wt)
-		p = -0.0076224613 + float32(p*wt)
-		p = 0.00943887047 + float32(p*wt)
-		p = 1.00167406 + float32(p*wt)
-		p = 2.83297682 + float32(p*wt)
+// boxMuller32 is the pair r·cos 2πt, r·sin 2πt of the 32-bit outputs u and w (top 24 bits).
+func boxMuller32(u, w uint32) (c, s float32) {
+	u1 := float32(float32(u>>9)+0.5) * 0x1p-23 // exact: 24 significant bits
+	t := float32(w>>8) * 0x1p-24
+	r := sqrt32(float32(logUnit32(u1) * -2))
+	q := float32(math.RoundToEven(float64(float32(t * 4))))
+	x := float32((t - float32(q*0.25)) * 6.28318530717958648)
+	x2 := float32(x * x)
+	sp := float32(-1.9515295891e-4)
+	sp = float32(sp*x2) + 8.3321608736e-3
+	sp = float32(sp*x2) - 1.6666654611e-1
+	sn := float32(float32(sp*x2)*x) + x
+	cp := float32(2.443315711809948e-5)
+	cp = float32(cp*x2) - 1.388731625493765e-3
+	cp = float32(cp*x2) + 4.166664568298827e-2
+	cs := float32(float32(float32(cp*x2)*x2)-float32(x2*0.5)) + 1
+	qi := int32(q)
+	if qi&1 != 0 {
+		sn, cs = cs, sn
 	}
-	return float32(p*x) * math.Sqrt2
+	if qi>>1&1 != 0 {
+		sn = -sn
+	}
+	if (qi+1)>>1&1 != 0 {
+		cs = -cs
+	}
+	return float32(r * cs), float32(r * sn)
 }
 
 // logUnit32 is log p for a normal positive p ≤ 1 (Cephes' logf, as logAlpha32 computes it).

@@ -22,15 +22,22 @@ func (s *xoshiro128p) next() uint32 {
 	return r
 }
 
-// TestNormalDrawsAreInverseCDF: draw 8k + l of a state is √2·erfinv(x) for lane l's k-th
-// xoshiro128+ output turned into x = (2⌊u/2⁸⌋ + 1)/2²⁴ − 1, with erfinv from package math
-// (float64); Giles' approximation is within erfinvTol of it.
-func TestNormalDrawsAreInverseCDF(t *testing.T) {
-	// erfinvTol bounds |draw − exact| relative to max(|exact|, 1e-3): Giles' single-precision
-	// erfinv has a relative error of a few 1e-7 before the float32 roundings of its inputs and
-	// of log (measured: 2.6e-7 at worst); 1e-6 is about 8 float32 ulp.
-	const erfinvTol = 1e-6
+// TestNormalDrawsAreBoxMuller: draws l and 8 + l of a group of 16 are the Box–Muller pair
+// √(−2 ln u1)·(cos, sin)(2πt) of lane l's next two xoshiro128+ outputs turned into the
+// uniforms u1 = (⌊u/2⁹⌋ + ½)/2²³ and t = ⌊w/2⁸⌋/2²⁴, with ln, cos and sin from package math
+// (float64), within drawTol; both the vectorized and the Go loop.
+func TestNormalDrawsAreBoxMuller(t *testing.T) {
+	// drawTol bounds |draw − exact| / max(|exact|, 1): the float32 log, sin and cos are
+	// within 2 ulp, the radius and angle add a few roundings; 1e-6 is about 8 float32 ulp at 1.
+	const drawTol = 1e-6
 	const n = 1 << 16
+	ref := func(u, w uint32) (float64, float64) {
+		u1 := (float64(u>>9) + 0.5) / (1 << 23)
+		th := float64(w>>8) / (1 << 24)
+		r := math.Sqrt(-2 * math.Log(u1))
+		sn, cs := math.Sincos(2 * math.Pi * th)
+		return r * cs, r * sn
+	}
 	for _, vectorized := range []bool{true, false} {
 		if vectorized && !directOK {
 			continue
@@ -44,27 +51,38 @@ func TestNormalDrawsAreInverseCDF(t *testing.T) {
 		z := make([]float32, n)
 		NormalFill(&st, z)
 		worst := 0.0
-		for i, got := range z {
-			u := lanes[i%8].next() >> 8
-			x := (2*float64(u)+1)/(1<<24) - 1
-			want := math.Sqrt2 * math.Erfinv(x)
-			if e := math.Abs(float64(got)-want) / max(math.Abs(want), 1e-3); e > worst {
+		check := func(i int, got float32, want float64) {
+			if e := math.Abs(float64(got)-want) / max(math.Abs(want), 1); e > worst {
 				worst = e
-				if e > erfinvTol {
-					t.Fatalf("vectorized %v: draw %d (lane %d, x %.9g): %.9g; want %.9g (relative error %.2g > %g)", vectorized, i, i%8, x, got, want, e, erfinvTol)
+				if e > drawTol {
+					t.Fatalf("vectorized %v: draw %d: %.9g; want %.9g (error %.2g > %g)", vectorized, i, got, want, e, drawTol)
 				}
 			}
 		}
-		// The far tails (|x| > 0.9966 uses the second polynomial): the extreme uniforms.
-		for _, u := range []uint32{0, 1, 2, 100, 30000, 1<<24 - 30000, 1<<24 - 2, 1<<24 - 1} {
-			x := (2*float64(u)+1)/(1<<24) - 1
-			want := math.Sqrt2 * math.Erfinv(x)
-			got := normal32(u << 8)
-			if e := math.Abs(float64(got)-want) / math.Abs(want); e > erfinvTol {
-				t.Errorf("uniform %d (x %.9g): draw %.9g; want %.9g (relative error %.2g > %g)", u, x, got, want, e, erfinvTol)
+		for g := 0; g < n; g += 16 {
+			var u, w [8]uint32
+			for l := range lanes {
+				u[l] = lanes[l].next()
+			}
+			for l := range lanes {
+				w[l] = lanes[l].next()
+			}
+			for l := range 8 {
+				c, s := ref(u[l], w[l])
+				check(g+l, z[g+l], c)
+				check(g+8+l, z[g+8+l], s)
 			}
 		}
-		t.Logf("vectorized %v: worst relative error %.2g over %d draws", vectorized, worst, n)
+		// The extremes of both uniforms and every quarter-turn boundary of the angle.
+		for _, uu := range []uint32{0, 1, 1 << 23, 1<<23 - 1, 1<<24 - 1} {
+			for _, ww := range []uint32{0, 1, 1<<22 - 1, 1 << 22, 1<<22 + 1, 1<<23 - 1, 1 << 23, 3 << 22, 1<<24 - 1} {
+				c, s := ref(uu<<8, ww<<8)
+				gc, gs := boxMuller32(uu<<8, ww<<8)
+				check(-1, gc, c)
+				check(-1, gs, s)
+			}
+		}
+		t.Logf("vectorized %v: worst error %.2g over %d draws", vectorized, worst, n)
 	}
 	noSVDC = false
 }

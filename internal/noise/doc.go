@@ -9,7 +9,7 @@
 // a small inline generator, Gen (wyrand, 64 bits per call, two normals per call), and Marsaglia
 // & Tsang's ziggurat (J. Stat. Softw. 5(8), 2000), exact up to float32 rounding. The local
 // reparameterization's million draws per step come from kernels.NormalFill instead (FillSpans,
-// Spans): 8 xoshiro128+ lanes and an inverse error function, in AVX2 registers where the
+// Spans): 8 xoshiro128+ lanes and the Box–Muller transform, in AVX2 registers where the
 // processor has them, and drawn inside the layer's forward pass itself (kernels.LRTNoiseForward).
 //
 // Invariants: the same (seed, index) gives the same draws on every machine; a buffer is cut
