@@ -1,6 +1,6 @@
 // Sparse variational dropout's per-element kernels (svd.go) in AVX2, 8 values at a time: the
-// KL gradient and pruning step, the pruning alone, and exp (the local reparameterization's
-// kernels are in normal.c).
+// KL gradient and pruning step, the pruning alone, exp, and the products x·y and 2x·dy (the
+// local reparameterization's kernels are in normal.c).
 // Every operation is the Go loop's (svd.go, mathf.go), in its order and rounding (IEEE single
 // precision, no fused multiply-add: the pragma below turns contraction off and no FMA
 // intrinsic is used), so the results are bit-identical to it. A tail of fewer than 8 values
@@ -186,4 +186,21 @@ void uqnn_exp(const float *x, float *y, long n) {
 	memcpy(t, x + i, (n - i) * sizeof(float));
 	_mm256_storeu_ps(t, exp8(_mm256_loadu_ps(t)));
 	memcpy(y + i, t, (n - i) * sizeof(float));
+}
+
+// y = a·b (b = a: the square), and dx = (x + x)·dy: the variational graph's σ² gradient, x² and
+// its gradient.
+void uqnn_mul(const float *a, const float *b, float *y, long n) {
+	long i = 0;
+	for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+	for (; i < n; i++) y[i] = a[i] * b[i];
+}
+
+void uqnn_square_bwd(const float *x, const float *dy, float *dx, long n) {
+	long i = 0;
+	for (; i + 8 <= n; i += 8) {
+		const __m256 v = _mm256_loadu_ps(x + i);
+		_mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_add_ps(v, v), _mm256_loadu_ps(dy + i)));
+	}
+	for (; i < n; i++) dx[i] = (x[i] + x[i]) * dy[i];
 }

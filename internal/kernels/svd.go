@@ -126,21 +126,20 @@ func Exp(x, y []float32) {
 }
 
 // Square writes x² to y.
-func Square(x, y []float32) {
-	checkLen("square y", len(y), len(x))
-	parallelFor(len(x), len(x), func(lo, hi int) {
-		y := y[lo:hi]
-		for i, v := range x[lo:hi] {
-			y[i] = v * v
-		}
-	})
-}
+func Square(x, y []float32) { Mul(x, x, y) }
 
 // SquareBackward writes the gradient of Square, 2x·dy, to dx.
 func SquareBackward(x, dy, dx []float32) {
 	checkLen("square dy", len(dy), len(x))
 	checkLen("square dx", len(dx), len(x))
+	if len(x) == 0 {
+		return
+	}
 	parallelFor(len(x), len(x), func(lo, hi int) {
+		if useSVDC() {
+			C.uqnn_square_bwd(fp(x[lo:hi]), fp(dy[lo:hi]), fp(dx[lo:hi]), C.long(hi-lo))
+			return
+		}
 		dy, dx := dy[lo:hi], dx[lo:hi]
 		for i, v := range x[lo:hi] {
 			dx[i] = (v + v) * dy[i]
@@ -152,7 +151,14 @@ func SquareBackward(x, dy, dx []float32) {
 func Mul(a, b, y []float32) {
 	checkLen("mul b", len(b), len(a))
 	checkLen("mul y", len(y), len(a))
+	if len(a) == 0 {
+		return
+	}
 	parallelFor(len(a), len(a), func(lo, hi int) {
+		if useSVDC() {
+			C.uqnn_mul(fp(a[lo:hi]), fp(b[lo:hi]), fp(y[lo:hi]), C.long(hi-lo))
+			return
+		}
 		b, y := b[lo:hi], y[lo:hi]
 		for i, v := range a[lo:hi] {
 			y[i] = v * b[i]

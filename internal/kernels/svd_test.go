@@ -212,13 +212,17 @@ func TestSVDKernelsMatchGo(t *testing.T) {
 			st = NewNormalState(seed)
 			LRTNoiseForward(&st, mu, v, o, h, 1e-8)
 			LRTBackwardH(h, dy, d)
-			return [][]float32{y, z, o, h, d}
+			sq, sqb, mu2 := make([]float32, n), make([]float32, n), make([]float32, n)
+			Square(mu, sq)
+			SquareBackward(mu, dy, sqb)
+			Mul(v, dy, mu2)
+			return [][]float32{y, z, o, h, d, sq, sqb, mu2}
 		}
 		noSVDC = false
 		a := outs()
 		noSVDC = true
 		b := outs()
-		for k, name := range []string{"exp", "normal draws", "lrt forward", "lrt h", "lrt backward"} {
+		for k, name := range []string{"exp", "normal draws", "lrt forward", "lrt h", "lrt backward", "square", "square backward", "mul"} {
 			same(name, n, a[k], b[k])
 		}
 	}
