@@ -1,6 +1,6 @@
 // Sparse variational dropout's per-element kernels (svd.go) in AVX2, 8 values at a time: the
-// KL gradient and pruning step, the pruning alone, exp, and the local reparameterization's
-// forward and backward.
+// KL gradient and pruning step, the pruning alone, exp, and the products x·y and 2x·dy (the
+// local reparameterization's kernels are in normal.c).
 // Every operation is the Go loop's (svd.go, mathf.go), in its order and rounding (IEEE single
 // precision, no fused multiply-add: the pragma below turns contraction off and no FMA
 // intrinsic is used), so the results are bit-identical to it. A tail of fewer than 8 values
@@ -84,45 +84,64 @@ AI __m256 loga8(__m256 a, __m256 ls) {
 	return _mm256_sub_ps(t, _mm256_add_ps(r, r));
 }
 
-// kl8 is svd.go's klStep on 8 values.
-AI void kl8(float *theta, const float *ls, float *gt, float *gl, __m256 scale, __m256 thr,
-            __m256 clip, __m256 k1k3, __m256 k2, __m256 k3) {
+// klN is svd.go's klStep on N groups of 8 values at theta + 8k. The groups' arithmetic is
+// independent and written side by side, so the processor overlaps their long dependency
+// chains (log, two exps, two divisions). A group whose lanes are all outside the clip range
+// or dropped gets its KL lanes blended away, which leaves its values as they were.
+AI void klN(float *theta, const float *ls, float *gt, float *gl, __m256 scale, __m256 thr,
+            __m256 clip, __m256 k1k3, __m256 k2, __m256 k3, const int N) {
 	const __m256 zero = _mm256_setzero_ps(), one = SET(1.0f);
 	const __m256 sign = SET(-0.0f);
-	const __m256 th = _mm256_loadu_ps(theta);
-	const __m256 isz = _mm256_cmp_ps(th, zero, _CMP_EQ_OQ);
-	if (_mm256_movemask_ps(isz) == 0xff) {
-		_mm256_storeu_ps(gt, zero);
+	__m256 th[N], isz[N], la[N], prune[N], kl[N], g[N];
+	int nz = 0, any = 0;
+	for (int k = 0; k < N; k++) {
+		th[k] = _mm256_loadu_ps(theta + 8 * k);
+		isz[k] = _mm256_cmp_ps(th[k], zero, _CMP_EQ_OQ);
+		nz |= _mm256_movemask_ps(isz[k]) != 0xff;
+	}
+	if (!nz) {
+		for (int k = 0; k < N; k++) _mm256_storeu_ps(gt + 8 * k, zero);
 		return;
 	}
-	const __m256 la = loga8(_mm256_andnot_ps(sign, th), _mm256_loadu_ps(ls));
-	const __m256 prune = _mm256_andnot_ps(isz, _mm256_cmp_ps(la, thr, _CMP_GT_OQ));
-	const __m256 drop = _mm256_or_ps(isz, prune);
-	const __m256 in = _mm256_and_ps(_mm256_cmp_ps(la, _mm256_xor_ps(clip, sign), _CMP_GT_OQ),
-	                                _mm256_cmp_ps(la, clip, _CMP_LT_OQ));
-	const __m256 kl = _mm256_andnot_ps(drop, in);
-	__m256 g = _mm256_andnot_ps(drop, _mm256_loadu_ps(gt));
-	if (_mm256_movemask_ps(kl) != 0) {
-		// Only the lanes inside the clip range are kept: their arguments are within ±14.
-		const __m256 e1 = exp8p(_mm256_xor_ps(_mm256_add_ps(k2, _mm256_mul_ps(k3, la)), sign));
-		const __m256 e2 = exp8p(la);
-		const __m256 p1 = _mm256_add_ps(one, e1), p2 = _mm256_add_ps(one, e2);
-		const __m256 pp = _mm256_mul_ps(p1, p1);
-		const __m256 num = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(k1k3, e1), p2), _mm256_mul_ps(SET(0.5f), pp));
-		const __m256 q = _mm256_mul_ps(scale, _mm256_div_ps(num, _mm256_mul_ps(pp, p2)));
-		const __m256 l = _mm256_loadu_ps(gl);
-		_mm256_storeu_ps(gl, _mm256_blendv_ps(l, _mm256_sub_ps(l, q), kl));
-		g = _mm256_blendv_ps(g, _mm256_add_ps(g, _mm256_div_ps(_mm256_add_ps(q, q), th)), kl);
+	for (int k = 0; k < N; k++) {
+		la[k] = loga8(_mm256_andnot_ps(sign, th[k]), _mm256_loadu_ps(ls + 8 * k));
+		prune[k] = _mm256_andnot_ps(isz[k], _mm256_cmp_ps(la[k], thr, _CMP_GT_OQ));
+		const __m256 drop = _mm256_or_ps(isz[k], prune[k]);
+		const __m256 in = _mm256_and_ps(_mm256_cmp_ps(la[k], _mm256_xor_ps(clip, sign), _CMP_GT_OQ),
+		                                _mm256_cmp_ps(la[k], clip, _CMP_LT_OQ));
+		kl[k] = _mm256_andnot_ps(drop, in);
+		g[k] = _mm256_andnot_ps(drop, _mm256_loadu_ps(gt + 8 * k));
+		any |= _mm256_movemask_ps(kl[k]);
 	}
-	_mm256_storeu_ps(gt, g);
-	_mm256_storeu_ps(theta, _mm256_andnot_ps(prune, th));
+	if (any) {
+		for (int k = 0; k < N; k++) {
+			// Only the lanes inside the clip range are kept: their arguments are within ±14.
+			const __m256 e1 = exp8p(_mm256_xor_ps(_mm256_add_ps(k2, _mm256_mul_ps(k3, la[k])), sign));
+			const __m256 e2 = exp8p(la[k]);
+			const __m256 p1 = _mm256_add_ps(one, e1), p2 = _mm256_add_ps(one, e2);
+			const __m256 pp = _mm256_mul_ps(p1, p1);
+			const __m256 num = _mm256_add_ps(_mm256_mul_ps(_mm256_mul_ps(k1k3, e1), p2), _mm256_mul_ps(SET(0.5f), pp));
+			const __m256 q = _mm256_mul_ps(scale, _mm256_div_ps(num, _mm256_mul_ps(pp, p2)));
+			const __m256 l = _mm256_loadu_ps(gl + 8 * k);
+			_mm256_storeu_ps(gl + 8 * k, _mm256_blendv_ps(l, _mm256_sub_ps(l, q), kl[k]));
+			g[k] = _mm256_blendv_ps(g[k], _mm256_add_ps(g[k], _mm256_div_ps(_mm256_add_ps(q, q), th[k])), kl[k]);
+		}
+	}
+	for (int k = 0; k < N; k++) {
+		_mm256_storeu_ps(gt + 8 * k, g[k]);
+		_mm256_storeu_ps(theta + 8 * k, _mm256_andnot_ps(prune[k], th[k]));
+	}
 }
+
+// Groups per step of the KL loop.
+#define KLG 2
 
 void uqnn_svd_kl(float *theta, const float *ls, float *gt, float *gl, long n, float scale,
                  float thr, float clip, float k1k3, float k2, float k3) {
 	const __m256 vs = SET(scale), vt = SET(thr), vc = SET(clip), va = SET(k1k3), vb = SET(k2), vk = SET(k3);
 	long i = 0;
-	for (; i + 8 <= n; i += 8) kl8(theta + i, ls + i, gt + i, gl + i, vs, vt, vc, va, vb, vk);
+	for (; i + 8 * KLG <= n; i += 8 * KLG) klN(theta + i, ls + i, gt + i, gl + i, vs, vt, vc, va, vb, vk, KLG);
+	for (; i + 8 <= n; i += 8) klN(theta + i, ls + i, gt + i, gl + i, vs, vt, vc, va, vb, vk, 1);
 	if (i == n) return;
 	float t[8] = {0}, l[8] = {0}, a[8] = {0}, b[8] = {0};
 	const long k = n - i;
@@ -130,7 +149,7 @@ void uqnn_svd_kl(float *theta, const float *ls, float *gt, float *gl, long n, fl
 	memcpy(l, ls + i, k * sizeof(float));
 	memcpy(a, gt + i, k * sizeof(float));
 	memcpy(b, gl + i, k * sizeof(float));
-	kl8(t, l, a, b, vs, vt, vc, va, vb, vk);
+	klN(t, l, a, b, vs, vt, vc, va, vb, vk, 1);
 	memcpy(theta + i, t, k * sizeof(float));
 	memcpy(gt + i, a, k * sizeof(float));
 	memcpy(gl + i, b, k * sizeof(float));
@@ -169,43 +188,19 @@ void uqnn_exp(const float *x, float *y, long n) {
 	memcpy(y + i, t, (n - i) * sizeof(float));
 }
 
-// lrt_fwd8: out = mu + √(v + eps)·e.
-AI __m256 lrt_fwd8(const float *mu, const float *v, const float *e, __m256 eps) {
-	const __m256 s = _mm256_sqrt_ps(_mm256_add_ps(_mm256_loadu_ps(v), eps));
-	return _mm256_add_ps(_mm256_loadu_ps(mu), _mm256_mul_ps(s, _mm256_loadu_ps(e)));
-}
-
-void uqnn_lrt_fwd(const float *mu, const float *v, const float *e, float *out, long n, float eps) {
-	const __m256 ve = SET(eps);
+// y = a·b (b = a: the square), and dx = (x + x)·dy: the variational graph's σ² gradient, x² and
+// its gradient.
+void uqnn_mul(const float *a, const float *b, float *y, long n) {
 	long i = 0;
-	for (; i + 8 <= n; i += 8) _mm256_storeu_ps(out + i, lrt_fwd8(mu + i, v + i, e + i, ve));
-	if (i == n) return;
-	float a[8] = {0}, b[8] = {0}, c[8] = {0};
-	const long k = n - i;
-	memcpy(a, mu + i, k * sizeof(float));
-	memcpy(b, v + i, k * sizeof(float));
-	memcpy(c, e + i, k * sizeof(float));
-	_mm256_storeu_ps(a, lrt_fwd8(a, b, c, ve));
-	memcpy(out + i, a, k * sizeof(float));
+	for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, _mm256_mul_ps(_mm256_loadu_ps(a + i), _mm256_loadu_ps(b + i)));
+	for (; i < n; i++) y[i] = a[i] * b[i];
 }
 
-// lrt_bwd8: dv = ½·(dy·e) / √(v + eps).
-AI __m256 lrt_bwd8(const float *v, const float *e, const float *dy, __m256 eps) {
-	const __m256 s = _mm256_sqrt_ps(_mm256_add_ps(_mm256_loadu_ps(v), eps));
-	const __m256 p = _mm256_mul_ps(_mm256_loadu_ps(dy), _mm256_loadu_ps(e));
-	return _mm256_div_ps(_mm256_mul_ps(SET(0.5f), p), s);
-}
-
-void uqnn_lrt_bwd(const float *v, const float *e, const float *dy, float *dv, long n, float eps) {
-	const __m256 ve = SET(eps);
+void uqnn_square_bwd(const float *x, const float *dy, float *dx, long n) {
 	long i = 0;
-	for (; i + 8 <= n; i += 8) _mm256_storeu_ps(dv + i, lrt_bwd8(v + i, e + i, dy + i, ve));
-	if (i == n) return;
-	float a[8] = {0}, b[8] = {0}, c[8] = {0};
-	const long k = n - i;
-	memcpy(a, v + i, k * sizeof(float));
-	memcpy(b, e + i, k * sizeof(float));
-	memcpy(c, dy + i, k * sizeof(float));
-	_mm256_storeu_ps(a, lrt_bwd8(a, b, c, ve));
-	memcpy(dv + i, a, k * sizeof(float));
+	for (; i + 8 <= n; i += 8) {
+		const __m256 v = _mm256_loadu_ps(x + i);
+		_mm256_storeu_ps(dx + i, _mm256_mul_ps(_mm256_add_ps(v, v), _mm256_loadu_ps(dy + i)));
+	}
+	for (; i < n; i++) dx[i] = (x[i] + x[i]) * dy[i];
 }

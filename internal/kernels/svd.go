@@ -125,63 +125,21 @@ func Exp(x, y []float32) {
 	})
 }
 
-// LRTForward writes the local reparameterization's output mu + √(v + eps)·e to out.
-func LRTForward(mu, v, e, out []float32, eps float32) {
-	n := len(out)
-	checkLen("lrt mean", len(mu), n)
-	checkLen("lrt variance", len(v), n)
-	checkLen("lrt noise", len(e), n)
-	if n == 0 {
-		return
-	}
-	parallelFor(n, 4*n, func(lo, hi int) {
-		if useSVDC() {
-			C.uqnn_lrt_fwd(fp(mu[lo:hi]), fp(v[lo:hi]), fp(e[lo:hi]), fp(out[lo:hi]), C.long(hi-lo), C.float(eps))
-			return
-		}
-		for i := lo; i < hi; i++ {
-			out[i] = mu[i] + float32(sqrt32(v[i]+eps)*e[i])
-		}
-	})
-}
-
-// LRTBackward writes the gradient of LRTForward's output with respect to v, ½·(dy·e)/√(v + eps),
-// to dv (the gradient to mu is dy itself).
-func LRTBackward(v, e, dy, dv []float32, eps float32) {
-	n := len(dv)
-	checkLen("lrt variance", len(v), n)
-	checkLen("lrt noise", len(e), n)
-	checkLen("lrt gradient", len(dy), n)
-	if n == 0 {
-		return
-	}
-	parallelFor(n, 4*n, func(lo, hi int) {
-		if useSVDC() {
-			C.uqnn_lrt_bwd(fp(v[lo:hi]), fp(e[lo:hi]), fp(dy[lo:hi]), fp(dv[lo:hi]), C.long(hi-lo), C.float(eps))
-			return
-		}
-		for i := lo; i < hi; i++ {
-			dv[i] = float32(0.5*float32(dy[i]*e[i])) / sqrt32(v[i]+eps)
-		}
-	})
-}
-
 // Square writes x² to y.
-func Square(x, y []float32) {
-	checkLen("square y", len(y), len(x))
-	parallelFor(len(x), len(x), func(lo, hi int) {
-		y := y[lo:hi]
-		for i, v := range x[lo:hi] {
-			y[i] = v * v
-		}
-	})
-}
+func Square(x, y []float32) { Mul(x, x, y) }
 
 // SquareBackward writes the gradient of Square, 2x·dy, to dx.
 func SquareBackward(x, dy, dx []float32) {
 	checkLen("square dy", len(dy), len(x))
 	checkLen("square dx", len(dx), len(x))
+	if len(x) == 0 {
+		return
+	}
 	parallelFor(len(x), len(x), func(lo, hi int) {
+		if useSVDC() {
+			C.uqnn_square_bwd(fp(x[lo:hi]), fp(dy[lo:hi]), fp(dx[lo:hi]), C.long(hi-lo))
+			return
+		}
 		dy, dx := dy[lo:hi], dx[lo:hi]
 		for i, v := range x[lo:hi] {
 			dx[i] = (v + v) * dy[i]
@@ -193,7 +151,14 @@ func SquareBackward(x, dy, dx []float32) {
 func Mul(a, b, y []float32) {
 	checkLen("mul b", len(b), len(a))
 	checkLen("mul y", len(y), len(a))
+	if len(a) == 0 {
+		return
+	}
 	parallelFor(len(a), len(a), func(lo, hi int) {
+		if useSVDC() {
+			C.uqnn_mul(fp(a[lo:hi]), fp(b[lo:hi]), fp(y[lo:hi]), C.long(hi-lo))
+			return
+		}
 		b, y := b[lo:hi], y[lo:hi]
 		for i, v := range a[lo:hi] {
 			y[i] = v * b[i]

@@ -2,5 +2,5 @@ void uqnn_svd_kl(float *theta, const float *ls, float *gt, float *gl, long n, fl
                  float thr, float clip, float k1k3, float k2, float k3);
 void uqnn_svd_prune(float *theta, const float *ls, long n, float thr);
 void uqnn_exp(const float *x, float *y, long n);
-void uqnn_lrt_fwd(const float *mu, const float *v, const float *e, float *out, long n, float eps);
-void uqnn_lrt_bwd(const float *v, const float *e, const float *dy, float *dv, long n, float eps);
+void uqnn_mul(const float *a, const float *b, float *y, long n);
+void uqnn_square_bwd(const float *x, const float *dy, float *dx, long n);

@@ -195,26 +195,34 @@ func TestSVDKernelsMatchGo(t *testing.T) {
 				x[i] = float32(-15 + 30*r.Float64())
 			}
 		}
-		mu, v, e, dy := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
+		mu, v, dy := make([]float32, n), make([]float32, n), make([]float32, n)
 		for i := range mu {
-			mu[i], e[i], dy[i] = float32(r.NormFloat64()), float32(r.NormFloat64()), float32(r.NormFloat64())
+			mu[i], dy[i] = float32(r.NormFloat64()), float32(r.NormFloat64())
 			v[i] = float32(r.ExpFloat64() * 1e-3)
 			if i%9 == 0 {
 				v[i] = 0
 			}
 		}
+		seed := r.Uint64()
 		outs := func() [][]float32 {
-			y, o, d := make([]float32, n), make([]float32, n), make([]float32, n)
+			y, z, o, h, d := make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n), make([]float32, n)
 			Exp(x, y)
-			LRTForward(mu, v, e, o, 1e-8)
-			LRTBackward(v, e, dy, d, 1e-8)
-			return [][]float32{y, o, d}
+			st := NewNormalState(seed)
+			NormalFill(&st, z)
+			st = NewNormalState(seed)
+			LRTNoiseForward(&st, mu, v, o, h, 1e-8)
+			LRTBackwardH(h, dy, d)
+			sq, sqb, mu2 := make([]float32, n), make([]float32, n), make([]float32, n)
+			Square(mu, sq)
+			SquareBackward(mu, dy, sqb)
+			Mul(v, dy, mu2)
+			return [][]float32{y, z, o, h, d, sq, sqb, mu2}
 		}
 		noSVDC = false
 		a := outs()
 		noSVDC = true
 		b := outs()
-		for k, name := range []string{"exp", "lrt forward", "lrt backward"} {
+		for k, name := range []string{"exp", "normal draws", "lrt forward", "lrt h", "lrt backward", "square", "square backward", "mul"} {
 			same(name, n, a[k], b[k])
 		}
 	}

@@ -32,6 +32,8 @@ type builder struct {
 	// fromInput memoizes which values depend on the data input (see weight).
 	fromInput map[string]bool
 	svd       []*VarLayer // Config.Variational's layers, in graph order
+	noise     *noiseCtl   // the variational layers' noise switch and seed
+	spans     int         // noise spans of the variational layers so far
 }
 
 // constInputs lists, per op, the input positions that are constants rather than parameters.
@@ -140,7 +142,7 @@ func build(m *onnxio.Model, cfg Config, shared map[string]*tensor.Dense) (*Net, 
 	net := &Net{
 		model: m, cfg: cfg, dt: b.dt, g: b.g, input: x, inData: inData, inShape: inShape,
 		logits: logits, labels: make([]int, cfg.Batch), params: b.order, byName: b.params,
-		isProb: isProb, classes: logits.Shape()[1], svd: b.svd,
+		isProb: isProb, classes: logits.Shape()[1], svd: b.svd, noise: b.noise,
 	}
 	if net.loss, err = crossEntropy(logits, &net.labels); err != nil {
 		return nil, fmt.Errorf("nn: %w", err)

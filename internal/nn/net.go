@@ -80,7 +80,8 @@ type Net struct {
 	isProb  bool
 	classes int
 	svd     []*VarLayer // Config.Variational's layers
-	// noiseBufs are the float32 buffers DrawNoise fills: the layers' ε (float32 nets) or scratch.
+	noise   *noiseCtl   // the variational layers' noise (nil without them)
+	// noiseBufs are float64 nets' float32 scratch for DrawNoise.
 	noiseBufs [][]float32
 }
 

@@ -22,9 +22,10 @@ import (
 //
 // the local reparameterization trick for fully connected layers and its convolutional form
 // (the output's variance is the convolution of x² with σ², so the noise is drawn per output
-// value, never per weight). The bias is deterministic. ε lives in one tensor per layer that
-// the caller fills before each LossGrad (DrawNoise, from a seed) or sets to zero (ZeroNoise) for
-// the deterministic net: with ε = 0 the output is exactly op(x, θ) + b. In float32 nets the
+// value, never per weight). The bias is deterministic. The caller sets ε before each LossGrad
+// (DrawNoise, from a seed: float32 nets draw it inside the forward pass, in registers, and
+// keep only what the backward pass needs) or to zero (ZeroNoise) for the deterministic net:
+// with ε = 0 the output is exactly op(x, θ) + b. In float32 nets the
 // elementwise work (σ², x², the reparameterization and their gradients) runs on
 // internal/kernels' dedicated loops (σ² by a polynomial exp within 1 ulp of math.Exp); float64
 // nets, for gradient checks, use package math.
@@ -50,36 +51,48 @@ type VarLayer struct {
 // Variational returns the variational layers in graph order (nil unless Config.Variational).
 func (n *Net) Variational() []*VarLayer { return n.svd }
 
-// DrawNoise fills every layer's ε with standard normal draws from seed: the layers' noise
-// tensors, in graph order, are cut into fixed spans, each drawn by its own generator
-// (internal/noise.FillSpans) on all cores. The same seed gives the same noise, whatever the
-// number of cores, and the same values (rounded to float32) in float32 and float64 nets.
+// noiseCtl is what a variational net's noise is: off (ε = 0), or the draws of a seed.
+type noiseCtl struct {
+	on   bool
+	seed uint64
+}
+
+// DrawNoise sets every layer's ε to standard normal draws from seed, until the next DrawNoise
+// or ZeroNoise: the layers' noise values, in graph order, are cut into fixed spans, each drawn
+// by its own generator (internal/noise.Spans) on all cores. The same seed gives the same noise,
+// whatever the number of cores, and the same values (rounded to float32) in float32 and
+// float64 nets. A float64 net holds the draws in its ε tensors from here on; a float32 net
+// draws them inside each forward pass, in registers (kernels.LRTNoiseForward), and its ε
+// tensors then hold ½ε/√(v + varEps), what the backward pass needs.
 func (n *Net) DrawNoise(seed uint64) {
+	if n.noise == nil {
+		return
+	}
+	n.noise.on, n.noise.seed = true, seed
+	if n.dt != tensor.Float64 {
+		return
+	}
 	if n.noiseBufs == nil {
-		// Each layer's ε, or a float32 scratch for a float64 one.
 		n.noiseBufs = make([][]float32, len(n.svd))
 		for i, l := range n.svd {
-			switch d := l.noise.Data().(type) {
-			case []float32:
-				n.noiseBufs[i] = d
-			case []float64:
-				n.noiseBufs[i] = make([]float32, len(d))
-			}
+			n.noiseBufs[i] = make([]float32, l.noise.Shape().TotalSize())
 		}
 	}
-	bufs := n.noiseBufs
-	noise.FillSpans(seed, bufs)
+	noise.FillSpans(seed, n.noiseBufs)
 	for i, l := range n.svd {
-		if d, ok := l.noise.Data().([]float64); ok {
-			for j, v := range bufs[i] {
-				d[j] = float64(v)
-			}
+		d := l.noise.Data().([]float64)
+		for j, v := range n.noiseBufs[i] {
+			d[j] = float64(v)
 		}
 	}
 }
 
 // ZeroNoise sets every ε to zero: the net then computes op(x, θ) + b, the deterministic model.
 func (n *Net) ZeroNoise() {
+	if n.noise == nil {
+		return
+	}
+	n.noise.on = false
 	for _, l := range n.svd {
 		switch d := l.noise.Data().(type) {
 		case []float32:
@@ -143,13 +156,17 @@ func (b *builder) variational(n *onnxio.Node, x, w, y *G.Node, prod func(x2, s2 
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "variance shape %v differs from the output's %v", v.Shape(), y.Shape())
 	}
 	shape := y.Shape().Clone()
-	noise := tensor.New(tensor.Of(b.dt), tensor.WithShape(shape...))
-	eps := G.NewTensor(b.g, b.dt, len(shape), G.WithShape(shape...), G.WithName("noise:"+n.Name), G.WithValue(noise))
-	out, err := lrt(n.Name, y, v, eps)
+	epsT := tensor.New(tensor.Of(b.dt), tensor.WithShape(shape...))
+	eps := G.NewTensor(b.g, b.dt, len(shape), G.WithShape(shape...), G.WithName("noise:"+n.Name), G.WithValue(epsT))
+	if b.noise == nil {
+		b.noise = &noiseCtl{}
+	}
+	out, err := lrt(n.Name, y, v, eps, b.noise, b.spans)
+	b.spans += noise.SpanCount(shape.TotalSize())
 	if err != nil {
 		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 	}
-	b.svd = append(b.svd, &VarLayer{Node: n.Name, Op: n.Op, Weight: theta, LogSigma2: ls, noise: noise})
+	b.svd = append(b.svd, &VarLayer{Node: n.Name, Op: n.Op, Weight: theta, LogSigma2: ls, noise: epsT})
 	return out, nil
 }
 
@@ -233,15 +250,28 @@ func svdElementwise(name string, x *G.Node, l svdLoops) (*G.Node, error) {
 }
 
 // lrt builds mu + √(v + varEps)·ε with gradients dy (to mu) and dy·ε / (2√(v + varEps)) (to v);
-// ε is not differentiated.
-func lrt(name string, mu, v, eps *G.Node) (*G.Node, error) {
+// ε is not differentiated. With ctl off, ε = 0. A float64 net reads ε from eps (DrawNoise
+// filled it); a float32 net draws it from ctl's seed in the forward pass itself, spans base,
+// base+1, … of the seed being this layer's (noise.Spans), and leaves ½ε/√(v + varEps) in eps
+// for the backward pass.
+func lrt(name string, mu, v, eps *G.Node, ctl *noiseCtl, base int) (*G.Node, error) {
 	s := mu.Shape().Clone()
 	r := len(s)
 	k := &kernel{
 		name: fmt.Sprintf("SVDNoise(%s)%v", name, s),
 		in:   []int{r, r, r},
 		out:  s,
-		f32:  func(o []float32, in [][]float32) { kernels.LRTForward(in[0], in[1], in[2], o, varEps) },
+		f32: func(o []float32, in [][]float32) {
+			m, vv, h := in[0], in[1], in[2]
+			if !ctl.on {
+				copy(o, m)
+				clear(h)
+				return
+			}
+			noise.Spans(ctl.seed, base, len(o), func(st *kernels.NormalState, lo, hi int) {
+				kernels.LRTNoiseForward(st, m[lo:hi], vv[lo:hi], o[lo:hi], h[lo:hi], varEps)
+			})
+		},
 		f64: func(o []float64, in [][]float64) {
 			m, vv, e := in[0], in[1], in[2]
 			for i := range o {
@@ -255,7 +285,7 @@ func lrt(name string, mu, v, eps *G.Node) (*G.Node, error) {
 			name: fmt.Sprintf("SVDNoiseGrad(%s)%v", name, s),
 			in:   []int{r, r, r},
 			out:  s,
-			f32:  func(o []float32, in [][]float32) { kernels.LRTBackward(in[0], in[1], in[2], o, varEps) },
+			f32:  func(o []float32, in [][]float32) { kernels.LRTBackwardH(in[1], in[2], o) },
 			f64: func(o []float64, in [][]float64) {
 				vv, e, dy := in[0], in[1], in[2]
 				for i := range o {

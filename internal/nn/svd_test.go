@@ -248,3 +248,71 @@ func TestVariationalBuildsSharedModels(t *testing.T) {
 		})
 	}
 }
+
+// TestVariationalFloat32MatchesFloat64: a float32 net, which draws its noise inside the
+// forward pass (kernels.LRTNoiseForward) and keeps ½ε/√(v + varEps) for the backward pass,
+// computes the loss and every gradient that a float64 net with the same seed's noise stored in
+// its ε tensors (DrawNoise, the unfused formulas) computes, within float32 rounding; a second
+// LossGrad with the same seed repeats the first bit for bit, and ZeroNoise gives the plain
+// logits.
+func TestVariationalFloat32MatchesFloat64(t *testing.T) {
+	// relTol bounds |g32 − g64| by relTol·(|g64| + the gradient's largest magnitude): float32
+	// sums over a few hundred terms lose about 1e-5 relative to the largest term.
+	const relTol = 1e-4
+	for _, om := range svdModels() {
+		t.Run(om.name, func(t *testing.T) {
+			var nets [2]*Net
+			for i, f64 := range []bool{false, true} {
+				net, err := Build(om.m, Config{Batch: 2, Float64: f64, Variational: true})
+				if err != nil {
+					t.Fatal(err)
+				}
+				defer net.Close()
+				setLogSigma2(net, rand.New(rand.NewPCG(8, 8)), -3, 0)
+				net.DrawNoise(77)
+				nets[i] = net
+			}
+			rng := rand.New(rand.NewPCG(4, 4))
+			size := 1
+			for _, d := range nets[0].InputShape() {
+				size *= d
+			}
+			x, labels := randInput(rng, size), []int{1, nets[0].Classes() - 1}
+			l32, err := nets[0].LossGrad(x, labels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l64, err := nets[1].LossGrad(x, labels)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if math.Abs(l32-l64) > relTol*math.Abs(l64) {
+				t.Errorf("loss: float32 %g, float64 %g", l32, l64)
+			}
+			first := map[string][]float32{}
+			for i, p := range nets[0].Params() {
+				g32, g64 := p.Grad32(), nets[1].Params()[i].Grad64()
+				first[p.Name] = append([]float32(nil), g32...)
+				top := 0.0
+				for _, v := range g64 {
+					top = max(top, math.Abs(v))
+				}
+				for j := range g64 {
+					if d := math.Abs(float64(g32[j]) - g64[j]); d > relTol*(math.Abs(g64[j])+top) {
+						t.Fatalf("%s[%d]: float32 gradient %g, float64 %g", p.Name, j, g32[j], g64[j])
+					}
+				}
+			}
+			if _, err := nets[0].LossGrad(x, labels); err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range nets[0].Params() {
+				for j, v := range p.Grad32() {
+					if math.Float32bits(v) != math.Float32bits(first[p.Name][j]) {
+						t.Fatalf("%s[%d]: second LossGrad with the same seed %g; first %g", p.Name, j, v, first[p.Name][j])
+					}
+				}
+			}
+		})
+	}
+}

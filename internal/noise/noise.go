@@ -5,6 +5,7 @@ import (
 	"math/bits"
 	"runtime"
 	"sync"
+	"sync/atomic"
 
 	"github.com/uqnn/uqnn/internal/kernels"
 )
@@ -136,47 +137,61 @@ func (r *Gen) rest(hz int32) float64 {
 	}
 }
 
-// SpanSize is the number of draws per span of FillSpans: large enough that a goroutine's start
-// is noise, small enough that a layer's noise gives every core several spans.
+// SpanSize is the number of draws per span of FillSpans and Spans: large enough that a
+// goroutine's start is noise, small enough that a layer's noise gives every core several spans.
 const SpanSize = 1 << 15
 
+// SpanState is the generator of span index of seed for the span-parallel draws (FillSpans,
+// Spans): 8 lanes of kernels.NormalFill, seeded from New(seed, index)'s state.
+func SpanState(seed uint64, index int) kernels.NormalState {
+	return kernels.NewNormalState(New(seed, index).s)
+}
+
+// SpanCount is the number of spans of a buffer of n values.
+func SpanCount(n int) int { return (n + SpanSize - 1) / SpanSize }
+
 // FillSpans fills every buffer of bufs with standard normal draws. The buffers are cut into
-// spans of SpanSize values, buffer by buffer in order and numbered from 0; span k is filled by
-// New(seed, k). The spans run on up to kernels.Threads() goroutines (at most GOMAXPROCS), and
-// the values do not depend on how many.
+// spans of SpanSize values, buffer by buffer in order and numbered from 0; span k is
+// kernels.NormalFill of SpanState(seed, k). The spans run on up to kernels.Threads()
+// goroutines (at most GOMAXPROCS), and the values do not depend on how many.
 func FillSpans(seed uint64, bufs [][]float32) {
-	type span struct{ buf, lo, hi, index int }
-	var spans []span
-	for b, z := range bufs {
-		for lo := 0; lo < len(z); lo += SpanSize {
-			spans = append(spans, span{b, lo, min(lo+SpanSize, len(z)), len(spans)})
-		}
+	base := 0
+	for _, z := range bufs {
+		Spans(seed, base, len(z), func(st *kernels.NormalState, lo, hi int) { kernels.NormalFill(st, z[lo:hi]) })
+		base += SpanCount(len(z))
 	}
-	fill := func(s span) {
-		r := New(seed, s.index)
-		r.Fill(bufs[s.buf][s.lo:s.hi])
+}
+
+// Spans runs fn on every span of a buffer of n values whose first span is number base of
+// seed's spans, with that span's generator SpanState(seed, base+j) for span j = [lo, hi): on up
+// to kernels.Threads() goroutines (at most GOMAXPROCS). fn must write only its span's
+// elements; the result does not then depend on how many goroutines run.
+func Spans(seed uint64, base, n int, fn func(st *kernels.NormalState, lo, hi int)) {
+	spans := SpanCount(n)
+	run := func(j int) {
+		st := SpanState(seed, base+j)
+		fn(&st, j*SpanSize, min((j+1)*SpanSize, n))
 	}
-	workers := min(kernels.Threads(), runtime.GOMAXPROCS(0), len(spans))
+	workers := min(kernels.Threads(), runtime.GOMAXPROCS(0), spans)
 	if workers <= 1 {
-		for _, s := range spans {
-			fill(s)
+		for j := range spans {
+			run(j)
 		}
 		return
 	}
-	next := make(chan span, len(spans))
-	for _, s := range spans {
-		next <- s
-	}
-	close(next)
+	var next atomic.Int64
 	var wg sync.WaitGroup
-	for range workers {
+	for range workers - 1 {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for s := range next {
-				fill(s)
+			for j := int(next.Add(1) - 1); j < spans; j = int(next.Add(1) - 1) {
+				run(j)
 			}
 		}()
+	}
+	for j := int(next.Add(1) - 1); j < spans; j = int(next.Add(1) - 1) {
+		run(j)
 	}
 	wg.Wait()
 }

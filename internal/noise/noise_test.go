@@ -60,8 +60,8 @@ func TestNoiseChunksIndependentOfCores(t *testing.T) {
 }
 
 // TestFillSpansIndependentOfThreads: FillSpans gives the same bytes on one goroutine and on
-// several, span k equals New(seed, k)'s Fill, and the first draws are pinned (seeded runs and
-// checkpoints depend on them).
+// several, span k equals kernels.NormalFill of SpanState(seed, k), and the first draws of Gen
+// are pinned (seeded sampler runs and checkpoints depend on them).
 func TestFillSpansIndependentOfThreads(t *testing.T) {
 	sizes := []int{5, SpanSize + 3, 2*SpanSize + 1, 0, 100}
 	fill := func(threads, procs int) [][]float32 {
@@ -84,12 +84,12 @@ func TestFillSpansIndependentOfThreads(t *testing.T) {
 		}
 	}
 	// Span 2 is buffer 1's second span (buffer 0 is span 0).
-	r := New(11, 2)
+	st := SpanState(11, 2)
 	want := make([]float32, 3)
-	r.Fill(want)
+	kernels.NormalFill(&st, want)
 	for i, w := range want {
 		if got := one[1][SpanSize+i]; got != w {
-			t.Fatalf("buffer 1 value %d: %g; want New(11, 2)'s draw %d, %g", SpanSize+i, got, i, w)
+			t.Fatalf("buffer 1 value %d: %g; want span 2's draw %d, %g", SpanSize+i, got, i, w)
 		}
 	}
 	// Pinned: the first draws of New(1, 0) (frozen: seeded sampler runs depend on them).
