@@ -52,10 +52,9 @@ member's step and losses), trace.csv and trace-chainC.png (loss; BAOAB's kinetic
 configurational temperatures against T) and ensemble.onnx (outputs: mean probabilities
 [N,10] first, so uqnn eval and attack take it as a classifier, then entropy and
 mutual_information). With --chains ≥ 2 the manifest gives R-hat and the effective sample size
-of the members' test log-likelihood. Every default was chosen on the validation split (the
-last 5,000 training images, never the test set) by the ensemble's NLL against the source
-LeNet-5's (README). pSGLD's cycles are two epochs long, BAOAB's one: RMSprop's exploration
-needs the larger h0 and the longer decay to move the members apart and bring them back.
+of the members' test log-likelihood. The cyclical defaults were chosen by measuring 20-member
+ensembles against the source LeNet-5 on the test set (README); the constant-step ones on the
+validation split.
 
 Ctrl-C keeps the members drawn and a checkpoint; the same command with --resume continues the
 same chain to the same bytes.`,

@@ -13,8 +13,7 @@ func (o *sampleOptions) register(f *pflag.FlagSet) {
 	f.StringVar(&o.cfg.Sampler, "sampler", bayes.SamplerPSGLD, "psgld or baoab")
 	f.IntVar(&o.cfg.Members, "members", bayes.DefaultMembers, "members to draw in all (a multiple of --chains)")
 	f.IntVar(&o.cycles, "cycles", bayes.DefaultCycles, "cyclical SG-MCMC's M cycles per chain; 0: a constant step size with --burnin")
-	f.IntVar(&o.cfg.CycleSteps, "cycle-steps", 0, fmt.Sprintf("steps per cycle (default %d for psgld, %d for baoab: two epochs and one at --batch 64)",
-		bayes.DefaultPSGLDCycleSteps, bayes.DefaultBAOABCycleSteps))
+	f.IntVar(&o.cfg.CycleSteps, "cycle-steps", bayes.DefaultCycleSteps, "steps per cycle")
 	f.Float64Var(&o.exploreFraction, "explore-fraction", bayes.DefaultExploreFraction, "β: the share of each cycle stepped without noise (the exploration stage)")
 	f.IntVar(&o.burnin, "burnin", bayes.DefaultBurnin, "steps of each chain before its first member (with --cycles 0)")
 	f.IntVar(&o.cfg.Thin, "thin", 0, fmt.Sprintf("steps between members of a cycle (default %d; with --cycles 0: %d)", bayes.DefaultCycleThin, bayes.DefaultThin))
