@@ -86,6 +86,7 @@ const (
 //	β 0.5 | β 0.9 | α 0.999       1.000 | 0.957,  0.977 | 0.960,  1.184 | 1.201
 //	two-epoch cycles, h0 2e-3     0.933 | 1.022   (20 members 0.938 | 1.050)
 //	two-epoch cycles, h0 3e-3     1.019 | 1.070
+//	4 chains × 5 cycles, 20       0.979 | 0.981
 //	BAOAB defaults                0.933 | 0.924   (20 members 0.901 | 0.912)
 //
 // No one-epoch setting beats the defaults on validation by more than a seed moves the ratio (up
