@@ -87,8 +87,8 @@ const (
 //	two-epoch cycles, h0 2e-3     0.933 | 1.022   (20 members 0.938 | 1.050)
 //	two-epoch cycles, h0 3e-3     1.019 | 1.070
 //	4 chains × 5 cycles, 20       0.979 | 0.981
-//	BAOAB defaults                0.933 | 0.924   (20 members 0.901 | 0.912; seed 2: 0.942 | 0.963)
-//	pSGLD defaults, 20, seed 2    0.985 | 0.942
+//	BAOAB defaults                0.933 | 0.924   (20 members 0.901 | 0.912; seed 2: 0.942 | 0.963; seed 3: 0.932 | 0.934)
+//	pSGLD defaults, 20, seed 2|3  0.985 | 0.942,  0.975 | 0.952
 //
 // No one-epoch setting beats the defaults on validation by more than a seed moves the ratio (up
 // to 0.04: λ 1e-4's two seeds), and the one that does by more (two-epoch cycles) is among the
