@@ -73,7 +73,17 @@ func logAlpha32(a, ls float32) float32 {
 	if small {
 		e -= 25
 	}
-	m := math.Float32frombits(b&0x007fffff | 0x3f000000) // a = m·2^e, m in [0.5, 1)
+	e, r := logParts32(b, e) // log a = e·ln2Hi + r
+	t := ls - float32((e+e)*ln2Hi)
+	return t - (r + r)
+}
+
+// logParts32 is the core of Cephes' logf, shared by logAlpha32 and logUnit32: for the bits b of
+// a positive normal float x = m·2^e (m in [0.5, 1), e given by the caller) it returns e′ and a
+// small r with log x = e′·ln2Hi + r, so each caller takes the sum in the order its precision
+// needs.
+func logParts32(b uint32, e float32) (float32, float32) {
+	m := math.Float32frombits(b&0x007fffff | 0x3f000000) // x = m·2^e, m in [0.5, 1)
 	var tmp float32
 	below := m < sqrtHf
 	if below {
@@ -97,7 +107,5 @@ func logAlpha32(a, ls float32) float32 {
 	y = float32(float32(y*m) * z)
 	y += float32(e * ln2Lo)
 	y -= float32(z * 0.5)
-	r := m + y // log a = e·ln2Hi + r
-	t := ls - float32((e+e)*ln2Hi)
-	return t - (r + r)
+	return e, m + y
 }

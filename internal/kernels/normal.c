@@ -10,6 +10,8 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "mathf8.h"
+
 #define AI static inline __attribute__((always_inline))
 #define SET _mm256_set1_ps
 
@@ -29,31 +31,10 @@ AI __m256i rng8(__m256i s[4]) {
 
 // logu8 is normal.go's logUnit32: log p for p in [2⁻²⁴, 1] (normal, positive).
 AI __m256 logu8(__m256 p) {
-	const __m256 one = SET(1.0f);
 	const __m256i bits = _mm256_castps_si256(p);
 	__m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
-	__m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
-	                                               _mm256_set1_epi32(0x3f000000)));
-	const __m256 below = _mm256_cmp_ps(m, SET(0.707106781186547524f), _CMP_LT_OQ);
-	const __m256 tmp = _mm256_and_ps(below, m);
-	m = _mm256_sub_ps(m, one);
-	e = _mm256_sub_ps(e, _mm256_and_ps(below, one));
-	m = _mm256_add_ps(m, tmp);
-	const __m256 z = _mm256_mul_ps(m, m);
-	__m256 y = SET(7.0376836292E-2f);
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(-1.1514610310E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(1.1676998740E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(-1.2420140846E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(1.4249322787E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(-1.6668057665E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(2.0000714765E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(-2.4999993993E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(3.3333331174E-1f));
-	y = _mm256_mul_ps(_mm256_mul_ps(y, m), z);
-	y = _mm256_add_ps(y, _mm256_mul_ps(e, SET(-2.12194440e-4f)));
-	y = _mm256_sub_ps(y, _mm256_mul_ps(z, SET(0.5f)));
-	const __m256 r = _mm256_add_ps(m, y);
-	return _mm256_add_ps(r, _mm256_mul_ps(e, SET(0.693359375f)));
+	const __m256 r = logparts8(bits, &e);
+	return _mm256_add_ps(r, _mm256_mul_ps(e, SET(LN2_HI)));
 }
 
 // normal16 is normal.go's normalGroup: the lanes' next two outputs as 8 Box–Muller pairs,

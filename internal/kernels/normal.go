@@ -167,31 +167,6 @@ func boxMuller32(u, w uint32) (c, s float32) {
 // logUnit32 is log p for a normal positive p ≤ 1 (Cephes' logf, as logAlpha32 computes it).
 func logUnit32(p float32) float32 {
 	b := math.Float32bits(p)
-	e := float32(int32(b>>23) - 126)
-	m := math.Float32frombits(b&0x007fffff | 0x3f000000)
-	var tmp float32
-	below := m < sqrtHf
-	if below {
-		tmp = m
-	}
-	m -= 1
-	if below {
-		e -= 1
-	}
-	m += tmp
-	z := float32(m * m)
-	y := float32(7.0376836292e-2)
-	y = float32(y*m) - 1.1514610310e-1
-	y = float32(y*m) + 1.1676998740e-1
-	y = float32(y*m) - 1.2420140846e-1
-	y = float32(y*m) + 1.4249322787e-1
-	y = float32(y*m) - 1.6668057665e-1
-	y = float32(y*m) + 2.0000714765e-1
-	y = float32(y*m) - 2.4999993993e-1
-	y = float32(y*m) + 3.3333331174e-1
-	y = float32(float32(y*m) * z)
-	y += float32(e * ln2Lo)
-	y -= float32(z * 0.5)
-	r := m + y
+	e, r := logParts32(b, float32(int32(b>>23)-126))
 	return r + float32(e*ln2Hi)
 }

@@ -12,16 +12,15 @@
 #include <immintrin.h>
 #include <string.h>
 
+#include "mathf8.h"
+
 #define AI static inline __attribute__((always_inline))
 #define SET _mm256_set1_ps
 
-// Cephes' expf and logf constants (mathf.go has the same).
+// Cephes' expf constants (mathf.go has the same; the logf ones are in mathf8.h).
 #define EXP_LO -87.33654f
 #define EXP_HI 88.0f
 #define LOG2E 1.44269504088896341f
-#define LN2_HI 0.693359375f
-#define LN2_LO -2.12194440e-4f
-#define SQRTHF 0.707106781186547524f
 
 // exp8p is mathf.go's expPoly32 on 8 lanes: e^x for x in [EXP_LO, EXP_HI].
 AI __m256 exp8p(__m256 x) {
@@ -53,33 +52,12 @@ AI __m256 exp8(__m256 x) {
 
 // loga8 is mathf.go's logAlpha32 on 8 lanes: ls − log a², for a = |θ| > 0 finite.
 AI __m256 loga8(__m256 a, __m256 ls) {
-	const __m256 one = SET(1.0f);
 	const __m256 small = _mm256_cmp_ps(a, SET(1.17549435e-38f), _CMP_LT_OQ);
 	a = _mm256_blendv_ps(a, _mm256_mul_ps(a, SET(33554432.0f)), small);
 	const __m256i bits = _mm256_castps_si256(a);
 	__m256 e = _mm256_cvtepi32_ps(_mm256_sub_epi32(_mm256_srli_epi32(bits, 23), _mm256_set1_epi32(126)));
 	e = _mm256_sub_ps(e, _mm256_and_ps(small, SET(25.0f)));
-	__m256 m = _mm256_castsi256_ps(_mm256_or_si256(_mm256_and_si256(bits, _mm256_set1_epi32(0x007fffff)),
-	                                               _mm256_set1_epi32(0x3f000000)));
-	const __m256 below = _mm256_cmp_ps(m, SET(SQRTHF), _CMP_LT_OQ);
-	const __m256 tmp = _mm256_and_ps(below, m);
-	m = _mm256_sub_ps(m, one);
-	e = _mm256_sub_ps(e, _mm256_and_ps(below, one));
-	m = _mm256_add_ps(m, tmp);
-	const __m256 z = _mm256_mul_ps(m, m);
-	__m256 y = SET(7.0376836292E-2f);
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(-1.1514610310E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(1.1676998740E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(-1.2420140846E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(1.4249322787E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(-1.6668057665E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(2.0000714765E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(-2.4999993993E-1f));
-	y = _mm256_add_ps(_mm256_mul_ps(y, m), SET(3.3333331174E-1f));
-	y = _mm256_mul_ps(_mm256_mul_ps(y, m), z);
-	y = _mm256_add_ps(y, _mm256_mul_ps(e, SET(LN2_LO)));
-	y = _mm256_sub_ps(y, _mm256_mul_ps(z, SET(0.5f)));
-	const __m256 r = _mm256_add_ps(m, y);
+	const __m256 r = logparts8(bits, &e);
 	const __m256 t = _mm256_sub_ps(ls, _mm256_mul_ps(_mm256_add_ps(e, e), SET(LN2_HI)));
 	return _mm256_sub_ps(t, _mm256_add_ps(r, r));
 }
