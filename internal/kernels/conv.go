@@ -108,6 +108,8 @@ type convWorker[T Float] struct {
 	col  []T       // [K, P]: im2col of the current image, when the batch's is not kept
 	dcol []T       // [K, P]: gradient of one image's col
 	wt   []T       // [K, M]: the worker's partial transposed weight gradient
+	sq   []T       // [K, P]: col squared (variational convolutions, varconv.go)
+	wt2  []T       // [K, M]: the worker's partial transposed gradient of the variance weights
 	pad  []T       // [tile, C, Hp, Wp]: zero-bordered input images (extended-width path)
 	out  []T       // [M, tile·L]: GEMM output or spread output gradient (extended-width path)
 	offs []int32   // [K]: each tap's offset into the padded planes (direct path)
@@ -343,19 +345,10 @@ func (c *Conv[T]) filter(dy, dw, db []T, colOf func(wk *convWorker[T], n int) []
 // combineFilter writes dw as the transposed sum, in worker order, of the first nw workers'
 // partial weight gradients, and db (when not nil) as dy's per-channel sums.
 func (c *Conv[T]) combineFilter(nw int, dy, dw, db []T) {
+	c.sumPartials(nw, dw, func(wk *convWorker[T]) []T { return wk.wt })
 	g := c.G
-	K, P, M := g.k(), g.p(), g.M
+	P, M := g.p(), g.M
 	ys := M * P
-	for m := 0; m < M; m++ {
-		row := dw[m*K : (m+1)*K]
-		for k := range row {
-			s := c.workers[0].wt[k*M+m]
-			for i := 1; i < nw; i++ {
-				s += c.workers[i].wt[k*M+m]
-			}
-			row[k] = s
-		}
-	}
 	if db == nil {
 		return
 	}
@@ -367,6 +360,28 @@ func (c *Conv[T]) combineFilter(nw int, dy, dw, db []T) {
 			}
 		}
 		db[m] = s
+	}
+}
+
+// sumPartials writes dw ([M, K]) as the transposed sum, in worker order, of the first nw
+// workers' partial [K, M] gradients part(worker).
+func (c *Conv[T]) sumPartials(nw int, dw []T, part func(wk *convWorker[T]) []T) {
+	K, M := c.G.k(), c.G.M
+	first := part(&c.workers[0])
+	for m := 0; m < M; m++ {
+		row := dw[m*K : (m+1)*K]
+		for k := range row {
+			row[k] = first[k*M+m]
+		}
+	}
+	for i := 1; i < nw; i++ {
+		wt := part(&c.workers[i])
+		for m := 0; m < M; m++ {
+			row := dw[m*K : (m+1)*K]
+			for k := range row {
+				row[k] += wt[k*M+m]
+			}
+		}
 	}
 }
 

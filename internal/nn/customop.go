@@ -67,9 +67,11 @@ func opType(k *kernel) hm.Type {
 	return hm.NewFnType(ts...)
 }
 
-func hashOf(k *kernel) uint32 {
+func hashOf(k *kernel) uint32 { return hashString(k.name) }
+
+func hashString(s string) uint32 {
 	h := fnv.New32a()
-	h.Write([]byte(k.name))
+	h.Write([]byte(s))
 	return h.Sum32()
 }
 

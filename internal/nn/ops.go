@@ -257,12 +257,19 @@ func (b *builder) conv(n *onnxio.Node) (*G.Node, error) {
 		Dilations:   [2]int{dil[0], dil[1]},
 		NoInputGrad: b.dataOnly(n.Inputs[0]),
 	}
-	y, err := gops.GroupConv2D(x, w, bias, p, int(group))
-	if err != nil {
-		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	var y *G.Node
+	if group == 1 {
+		if y, err = b.fusedConv(n, x, w, bias, p); err != nil {
+			return nil, err
+		}
 	}
-	if y, err = b.variational(n, x, w, y, func(x2, s2 *G.Node) (*G.Node, error) { return gops.GroupConv2D(x2, s2, nil, p, int(group)) }); err != nil {
-		return nil, err
+	if y == nil {
+		if y, err = gops.GroupConv2D(x, w, bias, p, int(group)); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+		}
+		if y, err = b.variational(n, x, w, y, func(x2, s2 *G.Node) (*G.Node, error) { return gops.GroupConv2D(x2, s2, nil, p, int(group)) }); err != nil {
+			return nil, err
+		}
 	}
 	if fused != nil {
 		return y, b.set(fused, y)
@@ -434,12 +441,14 @@ func (b *builder) gemm(n *onnxio.Node) (*G.Node, error) {
 				c = nil
 			}
 		}
-		y, err := gops.Dense(a, w, c, transB)
+		y, err := b.fusedDense(n, a, w, c, transB)
 		if err != nil {
-			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
-		}
-		if y, err = b.variational(n, a, w, y, func(a2, s2 *G.Node) (*G.Node, error) { return gops.Dense(a2, s2, nil, transB) }); err != nil {
 			return nil, err
+		}
+		if y == nil {
+			if y, err = gops.Dense(a, w, c, transB); err != nil {
+				return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+			}
 		}
 		if c != nil || !hasC {
 			return y, nil
@@ -514,12 +523,14 @@ func (b *builder) matmul(n *onnxio.Node) (*G.Node, error) {
 	if err != nil {
 		return nil, err
 	}
-	y, err := gops.Dense(a, w, c, false)
+	y, err := b.fusedDense(n, a, w, c, false)
 	if err != nil {
-		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
-	}
-	if y, err = b.variational(n, a, w, y, func(a2, s2 *G.Node) (*G.Node, error) { return gops.Dense(a2, s2, nil, false) }); err != nil {
 		return nil, err
+	}
+	if y == nil {
+		if y, err = gops.Dense(a, w, c, false); err != nil {
+			return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+		}
 	}
 	if add != nil {
 		return y, b.set(add, y)

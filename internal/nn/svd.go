@@ -104,10 +104,41 @@ func (n *Net) ZeroNoise() {
 }
 
 // variational wraps y = op(x, w) (+ bias) of node n in the local reparameterization when the
-// net is variational and w is a parameter; prod builds op(x², σ²) (σ² in w's shape).
+// net is variational and w is a parameter; prod builds op(x², σ²) (σ² in w's shape). Layers
+// with a fused form (fusedConv, fusedDense) are built by it instead.
 func (b *builder) variational(n *onnxio.Node, x, w, y *G.Node, prod func(x2, s2 *G.Node) (*G.Node, error)) (*G.Node, error) {
+	s2, vl, err := b.sigma2(n, w)
+	if s2 == nil || err != nil {
+		return y, err
+	}
+	x2, err := svdElementwise(fmt.Sprintf("SVDSquare(%s)", n.Name), x, svdSquare)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	v, err := prod(x2, s2)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "variance: %v", err)
+	}
+	if !equalShape(v.Shape(), y.Shape()) {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "variance shape %v differs from the output's %v", v.Shape(), y.Shape())
+	}
+	shape := y.Shape().Clone()
+	base := b.addNoise(vl, shape)
+	eps := G.NewTensor(b.g, b.dt, len(shape), G.WithShape(shape...), G.WithName("noise:"+n.Name), G.WithValue(vl.noise))
+	out, err := lrt(n.Name, y, v, eps, b.noise, base)
+	if err != nil {
+		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+	}
+	return out, nil
+}
+
+// sigma2 returns σ² = exp(log σ²) in w's shape for node n's weight w, creating the log σ²
+// parameter (or taking it from the shared values), and the layer to register with addNoise.
+// It returns nil, nil when the layer stays deterministic: the net is not variational, or w is
+// computed or constant.
+func (b *builder) sigma2(n *onnxio.Node, w *G.Node) (*G.Node, *VarLayer, error) {
 	if !b.cfg.Variational {
-		return y, nil
+		return nil, nil, nil
 	}
 	theta := b.params[n.Inputs[1]]
 	if theta == nil {
@@ -117,7 +148,7 @@ func (b *builder) variational(n *onnxio.Node, x, w, y *G.Node, prod func(x2, s2 
 		}
 	}
 	if theta == nil || theta.Node.Shape().TotalSize() != w.Shape().TotalSize() {
-		return y, nil // a computed or constant weight: the layer stays deterministic
+		return nil, nil, nil // a computed or constant weight: the layer stays deterministic
 	}
 	name := theta.Name + LogSigma2Suffix
 	ls := b.params[name]
@@ -137,37 +168,27 @@ func (b *builder) variational(n *onnxio.Node, x, w, y *G.Node, prod func(x2, s2 
 	}
 	s2, err := svdElementwise(fmt.Sprintf("SVDExp(%s)", name), ls.Node, svdExp)
 	if err != nil {
-		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
+		return nil, nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
 	}
 	if !equalShape(s2.Shape(), w.Shape()) {
 		if s2, err = G.Reshape(s2, w.Shape().Clone()); err != nil {
-			return nil, b.errorf(n, onnxio.ErrUnsupported, "σ² of %q as %v: %v", theta.Name, w.Shape(), err)
+			return nil, nil, b.errorf(n, onnxio.ErrUnsupported, "σ² of %q as %v: %v", theta.Name, w.Shape(), err)
 		}
 	}
-	x2, err := svdElementwise(fmt.Sprintf("SVDSquare(%s)", n.Name), x, svdSquare)
-	if err != nil {
-		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
-	}
-	v, err := prod(x2, s2)
-	if err != nil {
-		return nil, b.errorf(n, onnxio.ErrUnsupported, "variance: %v", err)
-	}
-	if !equalShape(v.Shape(), y.Shape()) {
-		return nil, b.errorf(n, onnxio.ErrUnsupported, "variance shape %v differs from the output's %v", v.Shape(), y.Shape())
-	}
-	shape := y.Shape().Clone()
-	epsT := tensor.New(tensor.Of(b.dt), tensor.WithShape(shape...))
-	eps := G.NewTensor(b.g, b.dt, len(shape), G.WithShape(shape...), G.WithName("noise:"+n.Name), G.WithValue(epsT))
+	return s2, &VarLayer{Node: n.Name, Op: n.Op, Weight: theta, LogSigma2: ls}, nil
+}
+
+// addNoise registers variational layer l with output shape: it gets its ε tensor and the
+// noise spans after the previous layers'; addNoise returns the first span's number.
+func (b *builder) addNoise(l *VarLayer, shape tensor.Shape) int {
 	if b.noise == nil {
 		b.noise = &noiseCtl{}
 	}
-	out, err := lrt(n.Name, y, v, eps, b.noise, b.spans)
+	l.noise = tensor.New(tensor.Of(b.dt), tensor.WithShape(shape...))
+	base := b.spans
 	b.spans += noise.SpanCount(shape.TotalSize())
-	if err != nil {
-		return nil, b.errorf(n, onnxio.ErrUnsupported, "%v", err)
-	}
-	b.svd = append(b.svd, &VarLayer{Node: n.Name, Op: n.Op, Weight: theta, LogSigma2: ls, noise: epsT})
-	return out, nil
+	b.svd = append(b.svd, l)
+	return base
 }
 
 func equalShape(a, b tensor.Shape) bool {
@@ -261,24 +282,9 @@ func lrt(name string, mu, v, eps *G.Node, ctl *noiseCtl, base int) (*G.Node, err
 		name: fmt.Sprintf("SVDNoise(%s)%v", name, s),
 		in:   []int{r, r, r},
 		out:  s,
-		f32: func(o []float32, in [][]float32) {
-			m, vv, h := in[0], in[1], in[2]
-			if !ctl.on {
-				copy(o, m)
-				clear(h)
-				return
-			}
-			noise.Spans(ctl.seed, base, len(o), func(st *kernels.NormalState, lo, hi int) {
-				kernels.LRTNoiseForward(st, m[lo:hi], vv[lo:hi], o[lo:hi], h[lo:hi], varEps)
-			})
-		},
-		f64: func(o []float64, in [][]float64) {
-			m, vv, e := in[0], in[1], in[2]
-			for i := range o {
-				o[i] = m[i] + math.Sqrt(vv[i]+varEps)*e[i]
-			}
-		},
-		wrt: []bool{true, true, false},
+		f32:  func(o []float32, in [][]float32) { lrtForward32(ctl, base, in[0], in[1], o, in[2]) },
+		f64:  func(o []float64, in [][]float64) { lrtForward64(in[0], in[1], in[2], o) },
+		wrt:  []bool{true, true, false},
 	}
 	k.grads = func(in G.Nodes, _, grad *G.Node) (G.Nodes, error) {
 		gk := &kernel{
@@ -286,12 +292,7 @@ func lrt(name string, mu, v, eps *G.Node, ctl *noiseCtl, base int) (*G.Node, err
 			in:   []int{r, r, r},
 			out:  s,
 			f32:  func(o []float32, in [][]float32) { kernels.LRTBackwardH(in[1], in[2], o) },
-			f64: func(o []float64, in [][]float64) {
-				vv, e, dy := in[0], in[1], in[2]
-				for i := range o {
-					o[i] = 0.5 * dy[i] * e[i] / math.Sqrt(vv[i]+varEps)
-				}
-			},
+			f64:  func(o []float64, in [][]float64) { lrtBackward64(in[0], in[1], in[2], o) },
 		}
 		dv, err := gk.apply(in[1], in[2], grad)
 		if err != nil {
@@ -300,4 +301,32 @@ func lrt(name string, mu, v, eps *G.Node, ctl *noiseCtl, base int) (*G.Node, err
 		return G.Nodes{grad, dv, nil}, nil
 	}
 	return k.apply(mu, v, eps)
+}
+
+// lrtForward32 writes o = m + √(v + varEps)·ε, with ε drawn from ctl's seed, spans base,
+// base+1, … being the layer's (noise.Spans), and h = ½ε/√(v + varEps); with ctl off, o = m and
+// h = 0.
+func lrtForward32(ctl *noiseCtl, base int, m, v, o, h []float32) {
+	if !ctl.on {
+		copy(o, m)
+		clear(h)
+		return
+	}
+	noise.Spans(ctl.seed, base, len(o), func(st *kernels.NormalState, lo, hi int) {
+		kernels.LRTNoiseForward(st, m[lo:hi], v[lo:hi], o[lo:hi], h[lo:hi], varEps)
+	})
+}
+
+// lrtForward64 writes o = m + √(v + varEps)·e.
+func lrtForward64(m, v, e, o []float64) {
+	for i := range o {
+		o[i] = m[i] + math.Sqrt(v[i]+varEps)*e[i]
+	}
+}
+
+// lrtBackward64 writes dv = dy·e / (2√(v + varEps)), the gradient of lrtForward64's o to v.
+func lrtBackward64(v, e, dy, dv []float64) {
+	for i := range dv {
+		dv[i] = 0.5 * dy[i] * e[i] / math.Sqrt(v[i]+varEps)
+	}
 }
