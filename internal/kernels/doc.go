@@ -4,7 +4,8 @@
 // C on the extended-width layout (direct.go), max and average pooling forward and backward,
 // the Langevin samplers' per-weight updates (langevin.go; AVX2, bit-identical to their Go
 // loops), sparse variational dropout's KL step, pruning and elementwise ops (svd.go; AVX2 with
-// polynomial exp and log from mathf.go, bit-identical to their Go loops), and small elementwise
+// polynomial exp and log from mathf.go, bit-identical to their Go loops), a variational
+// layer's mean and variance products together (varconv.go, vardense.go), and small elementwise
 // helpers.
 //
 // Data model: tensors are plain row-major slices ([]float32 or []float64) in NCHW order;

@@ -24,9 +24,6 @@ func NewVarConv[T Float](g ConvGeom) *VarConv[T] {
 	return &VarConv[T]{mean: NewConv[T](g), vari: NewConv[T](g)}
 }
 
-// Geom is the convolution's geometry.
-func (c *VarConv[T]) Geom() ConvGeom { return c.mean.G }
-
 // Forward computes y = conv(x, w) + b and v = conv(x², s). b may be nil (no bias); s has w's
 // shape and v y's.
 func (c *VarConv[T]) Forward(x, w, b, s, y, v []T) {

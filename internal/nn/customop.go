@@ -107,7 +107,7 @@ func run(k *kernel, out G.Value, inputs []G.Value) (G.Value, error) {
 	}
 	if len(k.out) == 0 {
 		if dt == tensor.Float32 {
-			ins, err := gather[float32](k, inputs)
+			ins, err := gather[float32](k.name, inputs)
 			if err != nil {
 				return nil, err
 			}
@@ -115,7 +115,7 @@ func run(k *kernel, out G.Value, inputs []G.Value) (G.Value, error) {
 			k.f32(o, ins)
 			return G.NewF32(o[0]), nil
 		}
-		ins, err := gather[float64](k, inputs)
+		ins, err := gather[float64](k.name, inputs)
 		if err != nil {
 			return nil, err
 		}
@@ -134,13 +134,13 @@ func run(k *kernel, out G.Value, inputs []G.Value) (G.Value, error) {
 		od = k.cache
 	}
 	if dt == tensor.Float32 {
-		ins, err := gather[float32](k, inputs)
+		ins, err := gather[float32](k.name, inputs)
 		if err != nil {
 			return nil, err
 		}
 		k.f32(od.Data().([]float32), ins)
 	} else {
-		ins, err := gather[float64](k, inputs)
+		ins, err := gather[float64](k.name, inputs)
 		if err != nil {
 			return nil, err
 		}
@@ -149,7 +149,8 @@ func run(k *kernel, out G.Value, inputs []G.Value) (G.Value, error) {
 	return od, nil
 }
 
-func gather[T float32 | float64](k *kernel, inputs []G.Value) ([][]T, error) {
+// gather returns the inputs' data of op name as []T.
+func gather[T float32 | float64](name string, inputs []G.Value) ([][]T, error) {
 	ins := make([][]T, len(inputs))
 	for i, v := range inputs {
 		d, err := valueData(v)
@@ -158,7 +159,7 @@ func gather[T float32 | float64](k *kernel, inputs []G.Value) ([][]T, error) {
 		}
 		s, ok := d.([]T)
 		if !ok {
-			return nil, fmt.Errorf("nn: op %s: input %d has data %T; want mixed dtypes never", k.name, i, d)
+			return nil, fmt.Errorf("nn: op %s: input %d has data %T; want mixed dtypes never", name, i, d)
 		}
 		ins[i] = s
 	}

@@ -28,7 +28,9 @@ import (
 // with ε = 0 the output is exactly op(x, θ) + b. In float32 nets the
 // elementwise work (σ², x², the reparameterization and their gradients) runs on
 // internal/kernels' dedicated loops (σ² by a polynomial exp within 1 ulp of math.Exp); float64
-// nets, for gradient checks, use package math.
+// nets, for gradient checks, use package math. Conv (group 1), Gemm and MatMul layers are built
+// as one fused op (svdfused.go); grouped convolutions as the separate graph here (x², the
+// variance product, lrt).
 
 // LogSigma2Suffix is appended to a weight's initializer name to name its log σ² parameter.
 const LogSigma2Suffix = ":log_sigma2"

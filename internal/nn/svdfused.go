@@ -166,7 +166,7 @@ func (o *fusedOp) Do(in ...G.Value) (G.Value, error) {
 	m, v := buf(&l.mean, dt, l.y), buf(&l.vari, dt, l.y)
 	switch dt {
 	case tensor.Float32:
-		ins, err := gather[float32](&kernel{name: o.String()}, in)
+		ins, err := gather[float32](o.String(), in)
 		if err != nil {
 			return nil, err
 		}
@@ -177,7 +177,7 @@ func (o *fusedOp) Do(in ...G.Value) (G.Value, error) {
 		l.p32.forward(ins[0], ins[1], bias, ins[2], m.Float32s(), v.Float32s())
 		lrtForward32(l.ctl, l.base, m.Float32s(), v.Float32s(), y.Float32s(), l.eps.Float32s())
 	case tensor.Float64:
-		ins, err := gather[float64](&kernel{name: o.String()}, in)
+		ins, err := gather[float64](o.String(), in)
 		if err != nil {
 			return nil, err
 		}
@@ -255,14 +255,14 @@ func (o *fusedGradOp) Do(in ...G.Value) (G.Value, error) {
 	}
 	switch dt {
 	case tensor.Float32:
-		ins, err := gather[float32](&kernel{name: o.String()}, in)
+		ins, err := gather[float32](o.String(), in)
 		if err != nil {
 			return nil, err
 		}
 		kernels.LRTBackwardH(l.eps.Float32s(), ins[3], dv.Float32s())
 		l.p32.backward(ins[0], ins[1], ins[2], ins[3], dv.Float32s(), data[float32](dx), dw.Float32s(), data[float32](db), ds.Float32s())
 	case tensor.Float64:
-		ins, err := gather[float64](&kernel{name: o.String()}, in)
+		ins, err := gather[float64](o.String(), in)
 		if err != nil {
 			return nil, err
 		}
