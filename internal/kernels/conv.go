@@ -177,12 +177,7 @@ func (c *Conv[T]) eachImage(work int, fn func(wk *convWorker[T], lo, hi int)) in
 // Forward computes y = conv(x, w) + b. b may be nil (no bias); otherwise it has M elements.
 func (c *Conv[T]) Forward(x, w, b, y []T) {
 	g := c.G
-	checkLen("conv x", len(x), g.XSize())
-	checkLen("conv w", len(w), g.WSize())
-	checkLen("conv y", len(y), g.YSize())
-	if b != nil {
-		checkLen("conv b", len(b), g.M)
-	}
+	g.checkForward(len(x), len(w), len(b), len(y), b != nil)
 	if g.fast() {
 		c.extForward(g, x, w, b, y)
 		c.colValid, c.colSrc, c.xKept = true, &x[0], x[:g.XSize()]
@@ -190,11 +185,7 @@ func (c *Conv[T]) Forward(x, w, b, y []T) {
 	}
 	K, P := g.k(), g.p()
 	xs, ys := g.C*g.H*g.W, g.M*P
-	keep := g.chunk() >= g.N
-	c.colValid = false
-	if keep {
-		c.col = grow(c.col, g.N*K*P)
-	}
+	keep := c.startCol()
 	gi := g.image()
 	c.eachImage(g.N*K*P*(g.M+1), func(wk *convWorker[T], lo, hi int) {
 		for n := lo; n < hi; n++ {
@@ -223,6 +214,55 @@ func (c *Conv[T]) imageCol(wk *convWorker[T], keep bool, n int) []T {
 	}
 	wk.col = grow(wk.col, kp)
 	return wk.col
+}
+
+// checkForward panics unless a forward pass's x, w, y (and b, when there is one) have this
+// geometry's sizes.
+func (g ConvGeom) checkForward(x, w, b, y int, bias bool) {
+	checkLen("conv x", x, g.XSize())
+	checkLen("conv w", w, g.WSize())
+	checkLen("conv y", y, g.YSize())
+	if bias {
+		checkLen("conv b", b, g.M)
+	}
+}
+
+// checkFilter panics unless a weight gradient's x, dy, dw (and db, when there is one) have
+// this geometry's sizes.
+func (g ConvGeom) checkFilter(x, dy, dw, db int, bias bool) {
+	checkLen("conv x", x, g.XSize())
+	checkLen("conv dy", dy, g.YSize())
+	checkLen("conv dw", dw, g.WSize())
+	if bias {
+		checkLen("conv db", db, g.M)
+	}
+}
+
+// startCol readies the batch's patch matrix for an im2col forward pass: it reports whether the
+// batch's patches are kept (small enough) and, if so, sizes c.col for them. The kept patches are
+// invalid until the pass marks them valid.
+func (c *Conv[T]) startCol() bool {
+	g := c.G
+	keep := g.chunk() >= g.N
+	c.colValid = false
+	if keep {
+		c.col = grow(c.col, g.N*g.k()*g.p())
+	}
+	return keep
+}
+
+// patchesOf returns image n's [K, P] patch matrix of x: the kept batch matrix's part when kept
+// (the last forward pass's input was x), else built in the worker's scratch.
+func (c *Conv[T]) patchesOf(wk *convWorker[T], kept bool, x []T, n int) []T {
+	g := c.G
+	kp := g.k() * g.p()
+	if kept {
+		return c.col[n*kp : (n+1)*kp]
+	}
+	col := c.imageCol(wk, false, n)
+	xs := g.C * g.H * g.W
+	im2colImage(g.image(), x[n*xs:(n+1)*xs], col)
+	return col
 }
 
 func addConst[T Float](x []T, a T) {
@@ -258,12 +298,7 @@ func (c *Conv[T]) BackwardData(w, dy, dx []T) {
 // dy, recomputing im2col of x. dw and db are overwritten.
 func (c *Conv[T]) BackwardFilter(x, dy, dw, db []T) {
 	g := c.G
-	checkLen("conv x", len(x), g.XSize())
-	checkLen("conv dy", len(dy), g.YSize())
-	checkLen("conv dw", len(dw), g.WSize())
-	if db != nil {
-		checkLen("conv db", len(db), g.M)
-	}
+	g.checkFilter(len(x), len(dy), len(dw), len(db), db != nil)
 	if g.fast() {
 		c.extFilter(x, dy, dw, db)
 		c.colValid, c.colSrc, c.xKept = true, &x[0], x[:g.XSize()]

@@ -36,20 +36,11 @@ func (c *VarConv[T]) Forward(x, w, b, s, y, v []T) {
 		c.vari.Forward(c.x2, s, nil, v)
 		return
 	}
-	checkLen("conv x", len(x), g.XSize())
-	checkLen("conv w", len(w), g.WSize())
-	checkLen("conv y", len(y), g.YSize())
-	if b != nil {
-		checkLen("conv b", len(b), g.M)
-	}
+	g.checkForward(len(x), len(w), len(b), len(y), b != nil)
 	m := c.mean
 	K, P := g.k(), g.p()
 	xs, ys := g.C*g.H*g.W, g.M*P
-	keep := g.chunk() >= g.N
-	m.colValid = false
-	if keep {
-		m.col = grow(m.col, g.N*K*P)
-	}
+	keep := m.startCol()
 	gi := g.image()
 	m.eachImage(2*g.N*K*P*(g.M+1), func(wk *convWorker[T], lo, hi int) {
 		wk.sq = grow(wk.sq, K*P)
@@ -135,13 +126,7 @@ func (c *VarConv[T]) BackwardData(x, w, s, dy, dv, dx []T) {
 	m.eachImage(2*g.N*K*P*(g.M+1), func(wk *convWorker[T], lo, hi int) {
 		wk.dcol = grow(wk.dcol, K*P)
 		for n := lo; n < hi; n++ {
-			var col []T
-			if kept {
-				col = m.col[n*K*P : (n+1)*K*P]
-			} else {
-				col = m.imageCol(wk, false, n)
-				im2colImage(gi, x[n*xs:(n+1)*xs], col)
-			}
+			col := m.patchesOf(wk, kept, x, n)
 			// dcol = 2·col ⊙ (sᵀ·dv) + wᵀ·dy, the gradient of both products' patches.
 			gemm1(true, false, K, P, g.M, 1, s, K, dv[n*ys:(n+1)*ys], P, 0, wk.dcol, P)
 			squareGrad(col, wk.dcol, wk.dcol)
@@ -163,29 +148,17 @@ func (c *VarConv[T]) BackwardFilter(x, dy, dv, dw, db, ds []T) {
 		c.vari.BackwardFilterReuse(c.x2, dv, ds, nil)
 		return
 	}
-	checkLen("conv x", len(x), g.XSize())
-	checkLen("conv dy", len(dy), g.YSize())
-	checkLen("conv dw", len(dw), g.WSize())
-	if db != nil {
-		checkLen("conv db", len(db), g.M)
-	}
+	g.checkFilter(len(x), len(dy), len(dw), len(db), db != nil)
 	m := c.mean
 	K, P, M := g.k(), g.p(), g.M
-	xs, ys := g.C*g.H*g.W, M*P
+	ys := M * P
 	kept := m.colValid && m.colSrc == &x[0]
-	gi := g.image()
 	nw := m.eachImage(2*g.N*K*P*(M+1), func(wk *convWorker[T], lo, hi int) {
 		wk.wt = grow(wk.wt, K*M)
 		wk.wt2 = grow(wk.wt2, K*M)
 		wk.sq = grow(wk.sq, K*P)
 		for n := lo; n < hi; n++ {
-			var col []T
-			if kept {
-				col = m.col[n*K*P : (n+1)*K*P]
-			} else {
-				col = m.imageCol(wk, false, n)
-				im2colImage(gi, x[n*xs:(n+1)*xs], col)
-			}
+			col := m.patchesOf(wk, kept, x, n)
 			var beta T
 			if n > lo {
 				beta = 1
