@@ -177,7 +177,7 @@ func (c *Conv[T]) eachImage(work int, fn func(wk *convWorker[T], lo, hi int)) in
 // Forward computes y = conv(x, w) + b. b may be nil (no bias); otherwise it has M elements.
 func (c *Conv[T]) Forward(x, w, b, y []T) {
 	g := c.G
-	g.checkForward(len(x), len(w), len(b), len(y), b != nil)
+	g.checkSizes("conv", len(x), len(w), len(y), len(b), b != nil)
 	if g.fast() {
 		c.extForward(g, x, w, b, y)
 		c.colValid, c.colSrc, c.xKept = true, &x[0], x[:g.XSize()]
@@ -216,25 +216,14 @@ func (c *Conv[T]) imageCol(wk *convWorker[T], keep bool, n int) []T {
 	return wk.col
 }
 
-// checkForward panics unless a forward pass's x, w, y (and b, when there is one) have this
-// geometry's sizes.
-func (g ConvGeom) checkForward(x, w, b, y int, bias bool) {
-	checkLen("conv x", x, g.XSize())
-	checkLen("conv w", w, g.WSize())
-	checkLen("conv y", y, g.YSize())
+// checkSizes panics unless a pass's input x, weights w (or their gradient), output y (or its
+// gradient) and, when bias, b (or its gradient) have this geometry's sizes; what names the pass.
+func (g ConvGeom) checkSizes(what string, x, w, y, b int, bias bool) {
+	checkLen(what+" x", x, g.XSize())
+	checkLen(what+" w", w, g.WSize())
+	checkLen(what+" y", y, g.YSize())
 	if bias {
-		checkLen("conv b", b, g.M)
-	}
-}
-
-// checkFilter panics unless a weight gradient's x, dy, dw (and db, when there is one) have
-// this geometry's sizes.
-func (g ConvGeom) checkFilter(x, dy, dw, db int, bias bool) {
-	checkLen("conv x", x, g.XSize())
-	checkLen("conv dy", dy, g.YSize())
-	checkLen("conv dw", dw, g.WSize())
-	if bias {
-		checkLen("conv db", db, g.M)
+		checkLen(what+" b", b, g.M)
 	}
 }
 
@@ -298,7 +287,7 @@ func (c *Conv[T]) BackwardData(w, dy, dx []T) {
 // dy, recomputing im2col of x. dw and db are overwritten.
 func (c *Conv[T]) BackwardFilter(x, dy, dw, db []T) {
 	g := c.G
-	g.checkFilter(len(x), len(dy), len(dw), len(db), db != nil)
+	g.checkSizes("conv gradient", len(x), len(dw), len(dy), len(db), db != nil)
 	if g.fast() {
 		c.extFilter(x, dy, dw, db)
 		c.colValid, c.colSrc, c.xKept = true, &x[0], x[:g.XSize()]

@@ -36,7 +36,7 @@ func (c *VarConv[T]) Forward(x, w, b, s, y, v []T) {
 		c.vari.Forward(c.x2, s, nil, v)
 		return
 	}
-	g.checkForward(len(x), len(w), len(b), len(y), b != nil)
+	g.checkSizes("conv", len(x), len(w), len(y), len(b), b != nil)
 	m := c.mean
 	K, P := g.k(), g.p()
 	xs, ys := g.C*g.H*g.W, g.M*P
@@ -148,7 +148,7 @@ func (c *VarConv[T]) BackwardFilter(x, dy, dv, dw, db, ds []T) {
 		c.vari.BackwardFilterReuse(c.x2, dv, ds, nil)
 		return
 	}
-	g.checkFilter(len(x), len(dy), len(dw), len(db), db != nil)
+	g.checkSizes("conv gradient", len(x), len(dw), len(dy), len(db), db != nil)
 	m := c.mean
 	K, P, M := g.k(), g.p(), g.M
 	ys := M * P
