@@ -85,6 +85,25 @@ func calibrateFile(g *globals, path string, m *fixtures.MNIST, calibN int) pixel
 	}
 }
 
+// Splits a scoring verb's --split takes.
+const splitHelp = "images to score: test (the 10,000 test images) or validation (the last 5,000 training images, which uqnn train and sample never train on)"
+
+// checkSplit checks a --split value before any work.
+func checkSplit(split string) error {
+	if split != "test" && split != "validation" {
+		return usagef("--split %q: want test or validation", split)
+	}
+	return nil
+}
+
+// splitSet is the set --split names: m.Test, or m.Validation().
+func splitSet(m *fixtures.MNIST, split string) *fixtures.Set {
+	if split == "validation" {
+		return m.Validation()
+	}
+	return m.Test
+}
+
 func testCount(n int, s *fixtures.Set) int {
 	if n <= 0 {
 		return s.N

@@ -20,6 +20,8 @@ type evalOptions struct {
 	preprocess string
 	engine     string
 	data       string
+	split      string
+	nAll       bool // --n not given: every image of the split
 	calibN     int
 	threads    int
 	json       bool
@@ -32,8 +34,9 @@ func newEvalCmd(g *globals) *cobra.Command {
 	c := &cobra.Command{
 		Use:   "eval MODEL.onnx",
 		Short: "Accuracy, NLL, ECE and speed of an ONNX classifier on the MNIST test set",
-		Long: `Evaluates an ONNX image classifier on the first N MNIST test images: accuracy, mean negative
-log-likelihood (nats), expected calibration error (15 equal-width bins) and images/s.
+		Long: `Evaluates an ONNX image classifier on the first N MNIST test images (--split validation: the
+5,000 validation images instead): accuracy, mean negative log-likelihood (nats), expected
+calibration error (15 equal-width bins) and images/s.
 Free or fixed batch, NCHW, NHWC or flat input, logits or probabilities out all work as they are.
 
 --preprocess maps a raw pixel x in 0..255 to the model input: 0..1 (x/255), 0..255, mnist
@@ -42,11 +45,13 @@ metadata, else the preset most accurate on --calib-n validation images (never th
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.model = args[0]
+			o.nAll = !cmd.Flags().Changed("n")
 			return runEval(cmd.Context(), g, o)
 		},
 	}
 	f := c.Flags()
-	f.IntVar(&o.n, "n", fixtures.TestSize, "number of test images (from the first)")
+	f.IntVar(&o.n, "n", fixtures.TestSize, "number of images (from the first; default: all of the split)")
+	f.StringVar(&o.split, "split", "test", splitHelp)
 	f.IntVar(&o.batch, "batch", 0, "images per run for free-batch models (default 256; fixed-batch models use their own)")
 	f.StringVar(&o.preprocess, "preprocess", "auto", "pixel preprocessing: auto, 0..1, 0..255, mnist, -1..1 or scale=S,offset=O")
 	f.StringVar(&o.engine, "engine", "ort", "inference engine: ort (onnxruntime) or gorgonia")
@@ -58,8 +63,15 @@ metadata, else the preset most accurate on --calib-n validation images (never th
 }
 
 func runEval(ctx context.Context, g *globals, o evalOptions) error {
-	if o.n <= 0 || o.n > fixtures.TestSize {
-		return usagef("--n %d: want 1..%d (the MNIST test set)", o.n, fixtures.TestSize)
+	if err := checkSplit(o.split); err != nil {
+		return err
+	}
+	size := map[string]int{"test": fixtures.TestSize, "validation": fixtures.ValidationSize}[o.split]
+	if o.nAll {
+		o.n = size
+	}
+	if o.n <= 0 || o.n > size {
+		return usagef("--n %d: want 1..%d (the MNIST %s images)", o.n, size, o.split)
 	}
 	if o.batch < 0 {
 		return usagef("--batch %d: want a positive batch size, or 0 for the default", o.batch)
@@ -89,7 +101,8 @@ func runEval(ctx context.Context, g *globals, o evalOptions) error {
 	if err != nil {
 		return err
 	}
-	raw := m.Test.Float(0, o.n)
+	set := splitSet(m, o.split)
+	raw := set.Float(0, o.n)
 	start := time.Now()
 	var probs []float32
 	switch o.engine {
@@ -97,7 +110,7 @@ func runEval(ctx context.Context, g *globals, o evalOptions) error {
 		probs, err = c.WithPreprocess(pp.Preprocess).Probs(ctx, raw, o.n)
 	case "gorgonia":
 		// The Gorgonia graph is built for any batch size, also for fixed-batch models.
-		if probs, err = nn.Probs(ctx, model, pp.Preprocess, raw, o.n, m.Test.Dim(), o.batch); err != nil {
+		if probs, err = nn.Probs(ctx, model, pp.Preprocess, raw, o.n, set.Dim(), o.batch); err != nil {
 			err = fmt.Errorf("%s: %w", o.model, err)
 		}
 	}
@@ -105,7 +118,7 @@ func runEval(ctx context.Context, g *globals, o evalOptions) error {
 		return err
 	}
 	elapsed := time.Since(start)
-	sc, err := bayes.Evaluate(probs, c.Classes(), m.Test.Labels[:o.n], bayes.DefaultECEBins)
+	sc, err := bayes.Evaluate(probs, c.Classes(), set.Labels[:o.n], bayes.DefaultECEBins)
 	if err != nil {
 		return err
 	}
@@ -114,7 +127,7 @@ func runEval(ctx context.Context, g *globals, o evalOptions) error {
 		Model: o.model, Engine: o.engine,
 		Input: c.InputName(), InputShape: c.InputShape(), Layout: c.Layout().String(), FixedBatch: c.Batch(),
 		Output: c.OutputName(), OutputKind: map[bool]string{true: "probabilities", false: "logits"}[c.OutputIsProb()],
-		Preprocess: pp, Data: m.Dir, Scores: sc,
+		Preprocess: pp, Data: m.Dir, Split: o.split, Scores: sc,
 		Seconds: elapsed.Seconds(), ImagesPerSec: rate(o.n, elapsed),
 	}
 	if o.json {

@@ -25,6 +25,9 @@ func TestLooseFlagsAreUsageErrors(t *testing.T) {
 		{"train weight-decay Inf", "--weight-decay", []string{"train", "--weight-decay", "Inf", "-o", filepath.Join(dir, "t.onnx")}},
 		{"train calib-n", "--calib-n", []string{"train", "--calib-n", "0", "-o", filepath.Join(dir, "t.onnx")}},
 		{"preprocess Inf", "--preprocess", []string{"eval", model, "--preprocess", "scale=Inf,offset=0"}},
+		{"eval split", "--split", []string{"eval", model, "--split", "val"}},
+		{"eval n over the split", "--n", []string{"eval", model, "--split", "validation", "--n", "5001"}},
+		{"uncertainty split", "--split", []string{"uncertainty", dir, "--split", "train"}},
 		{"unknown command", "unknown command", []string{"bogus"}},
 	} {
 		t.Run(c.name, func(t *testing.T) {

@@ -15,7 +15,7 @@ import (
 // printUncertainty prints an ensemble's uncertainty scores.
 func printUncertainty(w io.Writer, rep uncertaintyReport) {
 	s := rep.Scores
-	fmt.Fprintf(w, "%s: %d members (%s), %d test images\n", rep.Ensemble, rep.Members, rep.Source, s.N)
+	fmt.Fprintf(w, "%s: %d members (%s), %d %s images\n", rep.Ensemble, rep.Members, rep.Source, s.N, rep.Split)
 	fmt.Fprintf(w, "accuracy %.2f%%  NLL %.4f  Brier %.4f  ECE %.4f (%d bins)\n", 100*s.Accuracy, s.NLL, s.Brier, s.ECE, s.Bins)
 	fmt.Fprintf(w, "misclassified %d: AUROC of MI %.4f, of predictive entropy %.4f\n", rep.Wrong, rep.AUROCMI, rep.AUROCEntropy)
 	if rep.GraphMIDiff != nil {
@@ -56,6 +56,7 @@ type uncertaintyReport struct {
 	Members      int          `json:"members"`
 	Source       string       `json:"source"` // "member files" or "ensemble.onnx"
 	Preprocess   string       `json:"preprocess"`
+	Split        string       `json:"split"` // test or validation
 	Scores       bayes.Scores `json:"scores"`
 	AUROCMI      float64      `json:"auroc_mi"`
 	AUROCEntropy float64      `json:"auroc_entropy"`
@@ -85,6 +86,7 @@ type evalReport struct {
 	OutputKind   string         `json:"output_kind"`
 	Preprocess   pixel.Resolved `json:"preprocess"`
 	Data         string         `json:"data"`
+	Split        string         `json:"split"` // test or validation
 	Scores       bayes.Scores   `json:"scores"`
 	Seconds      float64        `json:"seconds"`
 	ImagesPerSec float64        `json:"images_per_sec"`
@@ -119,7 +121,7 @@ func printEval(g *globals, r evalReport) error {
 	default:
 		fmt.Fprintf(w, "preprocess\t%s\n", r.Preprocess.Describe())
 	}
-	fmt.Fprintf(w, "images\t%d MNIST test images (%s)\n", r.Scores.N, r.Data)
+	fmt.Fprintf(w, "images\t%d MNIST %s images (%s)\n", r.Scores.N, r.Split, r.Data)
 	fmt.Fprintf(w, "accuracy\t%.4f\n", r.Scores.Accuracy)
 	fmt.Fprintf(w, "nll\t%.4f nats\n", r.Scores.NLL)
 	fmt.Fprintf(w, "ece\t%.4f (%d bins)\n", r.Scores.ECE, r.Scores.Bins)

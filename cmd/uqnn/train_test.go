@@ -6,12 +6,15 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"math"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/uqnn/uqnn/bayes"
+	"github.com/uqnn/uqnn/fixtures"
 	"github.com/uqnn/uqnn/internal/ort"
 	"github.com/uqnn/uqnn/internal/pixel"
 	"github.com/uqnn/uqnn/internal/testenv"
@@ -284,4 +287,48 @@ func TestTrainDefaultsReachAccuracy(t *testing.T) {
 		t.Errorf("%d epochs, test accuracy %.4f; want ≤ 10 epochs and ≥ %.3f", rep.Epochs, rep.Test.Accuracy, acceptanceAcc)
 	}
 	checkORTAccuracy(t, out, pixel.Presets[0], rep.Test)
+	checkValidationSplit(t, out, rep.Validation)
+}
+
+// checkValidationSplit scores the trained model on --split validation with uqnn eval
+// (onnxruntime) and uqnn uncertainty (a one-member folder, float64) and compares both with the
+// validation scores train's own loop reported (Gorgonia): the same 5,000 images, so the same
+// accuracy within an image and the same NLL within float32 rounding.
+func checkValidationSplit(t *testing.T, model string, want train.Scores) {
+	t.Helper()
+	if want.Images != fixtures.ValidationSize {
+		t.Fatalf("train reported %d validation images; want %d", want.Images, fixtures.ValidationSize)
+	}
+	r := uqnn(t, "eval", model, "--split", "validation", "--json")
+	if r.code != 0 {
+		t.Fatalf("eval --split validation: exit %d\n%s", r.code, r.stderr)
+	}
+	var ev evalReport
+	if err := json.Unmarshal([]byte(r.stdout), &ev); err != nil {
+		t.Fatal(err)
+	}
+	ens := t.TempDir()
+	if err := os.Symlink(model, filepath.Join(ens, "member-000.onnx")); err != nil {
+		t.Fatal(err)
+	}
+	r = uqnn(t, "uncertainty", ens, "--split", "validation", "--json", "-q")
+	if r.code != 0 {
+		t.Fatalf("uncertainty --split validation: exit %d\n%s", r.code, r.stderr)
+	}
+	var un uncertaintyReport
+	if err := json.Unmarshal([]byte(r.stdout), &un); err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("validation: train %.4f / %.5f, eval %.4f / %.5f, uncertainty %.4f / %.5f (accuracy / NLL)",
+		want.Accuracy, want.Loss, ev.Scores.Accuracy, ev.Scores.NLL, un.Scores.Accuracy, un.Scores.NLL)
+	for _, got := range []struct {
+		verb, split string
+		s           bayes.Scores
+	}{{"eval", ev.Split, ev.Scores}, {"uncertainty", un.Split, un.Scores}} {
+		if got.split != "validation" || got.s.N != fixtures.ValidationSize ||
+			math.Abs(got.s.Accuracy-want.Accuracy) > 1.5/fixtures.ValidationSize || math.Abs(got.s.NLL-want.Loss) > 1e-4 {
+			t.Errorf("%s --split validation: %s, %d images, accuracy %.4f, NLL %.5f; want validation, %d, %.4f, %.5f (train's own)",
+				got.verb, got.split, got.s.N, got.s.Accuracy, got.s.NLL, fixtures.ValidationSize, want.Accuracy, want.Loss)
+		}
+	}
 }

@@ -13,6 +13,7 @@ import (
 
 type uncertaintyOptions struct {
 	out, data, preprocess string
+	split                 string
 	json                  bool
 	testN                 int // tests use fewer images (0: all)
 }
@@ -25,7 +26,8 @@ func newUncertaintyCmd(g *globals) *cobra.Command {
 		Use:   "uncertainty ENSEMBLE_DIR|ensemble.onnx",
 		Short: "Score an ensemble's predictive uncertainty on the MNIST test set",
 		Long: `Runs every member of an ensemble (the member-NNN.onnx files of a uqnn sample folder, or the
-members inside an ensemble.onnx) on the 10,000 test images and reports, in float64:
+members inside an ensemble.onnx) on the 10,000 test images (--split validation: the 5,000
+validation images) and reports, in float64:
 per example the mutual information (MI), the predictive entropy and the variation ratio
 (uncertainty.csv); over the set the accuracy, NLL, Brier score and ECE of the mean
 probabilities, and the AUROC of MI and of entropy as detectors of misclassification.
@@ -40,11 +42,18 @@ misclassified examples, log scale) into -o (default: the ensemble's folder).`,
 	f.StringVarP(&o.out, "output", "o", "", "folder for uncertainty.csv and the pictures (default: the ensemble's folder)")
 	f.StringVar(&o.data, "data", "", "folder with the MNIST IDX files (default: the GoMNIST module's data)")
 	f.StringVar(&o.preprocess, "preprocess", "", "pixel preprocessing (default: the members' metadata)")
+	f.StringVar(&o.split, "split", "test", splitHelp)
 	f.BoolVar(&o.json, "json", false, "print one JSON document (per-example values included)")
 	return c
 }
 
 func runUncertainty(ctx context.Context, g *globals, path string, o uncertaintyOptions) error {
+	if o.split == "" {
+		o.split = "test"
+	}
+	if err := checkSplit(o.split); err != nil {
+		return err
+	}
 	st, err := os.Stat(path)
 	if err != nil {
 		return usagef("uncertainty: %v", err)
@@ -71,7 +80,8 @@ func runUncertainty(ctx context.Context, g *globals, path string, o uncertaintyO
 	if err != nil {
 		return err
 	}
-	test := mn.Test.Slice(0, testCount(o.testN, mn.Test))
+	set := splitSet(mn, o.split)
+	test := set.Slice(0, testCount(o.testN, set))
 	ens, err := bayes.LoadEnsemble(ctx, path, o.preprocess != "", pp, test.Float(0, test.N), test.N, test.Rows, test.Cols)
 	if err != nil {
 		return err
@@ -84,7 +94,7 @@ func runUncertainty(ctx context.Context, g *globals, path string, o uncertaintyO
 		return err
 	}
 	rep := uncertaintyReport{Tool: "uqnn uncertainty", Version: version, Ensemble: path, Members: len(ens.Probs), Source: ens.From,
-		Preprocess: ens.Preprocess.String(), Scores: a.Scores, AUROCMI: a.AUROCMI, AUROCEntropy: a.AUROCEntropy, Wrong: a.Wrong,
+		Preprocess: ens.Preprocess.String(), Split: o.split, Scores: a.Scores, AUROCMI: a.AUROCMI, AUROCEntropy: a.AUROCEntropy, Wrong: a.Wrong,
 		Files: files, MI: a.MI, Entropy: a.Entropy, Variation: a.VariationRatio}
 	if ens.Mean != nil {
 		dm, dmi := bayes.MaxDiff(ens.Mean, a.Probs), bayes.MaxDiff(ens.MI, a.MI)
