@@ -41,7 +41,8 @@ Free or fixed batch, NCHW, NHWC or flat input, logits or probabilities out all w
 
 --preprocess maps a raw pixel x in 0..255 to the model input: 0..1 (x/255), 0..255, mnist
 ((x/255-0.1307)/0.3081), -1..1, scale=S,offset=O (x·S+O), or auto: the model's uqnn.preprocess
-metadata, else the preset most accurate on --calib-n validation images (never the test set).`,
+metadata, else the preset most accurate on --calib-n validation images (never the test set;
+with --split validation they are among the images scored).`,
 		Args: cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			o.model = args[0]
