@@ -97,17 +97,17 @@ const (
 // confidently wrong images dominate an NLL near 0.02. So the defaults stay. On the test set,
 // with the prior at 5e-4, pSGLD's 20 members sit at 0.94–0.97× on this model and BAOAB's at
 // 0.91–0.96×: the issue's 0.95× lies inside the seed's spread for both samplers. The weaker
-// prior below moves both under it.
+// prior below moves pSGLD under it at every seed.
 //
 // The prior: DefaultWeightDecay, half `uqnn train`'s 5e-4 (σ 0.27 against 0.19), measured on
-// 2026-12-02 with the cyclical defaults above, 20 members, seeds 1 | 2 | 3, ensemble NLL over
-// the point model's, validation | test:
+// 2026-12-02 with the cyclical defaults above, 20 members, seeds 1–5, ensemble NLL over the
+// point model's, validation; test:
 //
-//	pSGLD, decay 5e-4 (before)   0.974, 0.985, 0.975 | 0.974, 0.942, 0.952
-//	pSGLD, decay 2.5e-4          0.969, 0.960, 0.954 | 0.945, 0.912, 0.924
-//	pSGLD, decay 1e-4 (seed 1)   0.975 | 0.948
-//	BAOAB, decay 5e-4 (before)   0.901, 0.942, 0.932 | 0.912, 0.963, 0.934
-//	BAOAB, decay 2.5e-4          0.911, 0.959, 0.945 | 0.899, 0.922, 0.909
+//	pSGLD, decay 5e-4 (before)   0.974, 0.985, 0.975, 1.009, 0.960; 0.974, 0.942, 0.952, 0.971, 0.967
+//	pSGLD, decay 2.5e-4          0.969, 0.960, 0.954, 0.964, 0.962; 0.945, 0.912, 0.924, 0.942, 0.922
+//	pSGLD, decay 1e-4 (seed 1)   0.975; 0.948
+//	BAOAB, decay 5e-4 (before)   0.901, 0.942, 0.932, 0.955, 0.934; 0.912, 0.963, 0.934, 0.913, 0.922
+//	BAOAB, decay 2.5e-4          0.911, 0.959, 0.945, 0.952, 0.921; 0.899, 0.922, 0.909, 0.925, 0.910
 //
 // Seed 1, test set, pSGLD: under 5e-4 the members are about as sharp as the point model (the
 // mean gap between a test image's two largest log-probabilities 10.6 against 10.5), so their
@@ -116,12 +116,14 @@ const (
 // more (the members' mean NLL exceeds the ensemble's by 0.0020, against 0.0013), so the average
 // is sharper than the point model on the right images (0.0052) while still gaining on its
 // errors. At 1e-4 the members grow over-confident on the errors. The prior is the model, not
-// the sampler, so both samplers share it. On validation the two priors tie over both
-// samplers (mean ratio 0.952 at 5e-4, 0.950 at 2.5e-4): pSGLD gains 0.005–0.025 at every seed,
-// BAOAB loses 0.010–0.017. On the test set both gain at every seed (pSGLD 0.028–0.030, BAOAB
-// 0.013–0.041), so the choice leans on the test set too, and says so. Every one of the six
-// 2.5e-4 runs meets every bar of issue 11 there (accuracy 99.42–99.46 % ≥ 99.37 %, NLL ≤ 0.95×,
-// ECE ≤ 0.0015, MI AUROC ≥ 0.986). `--weight-decay 5e-4` gives back the earlier prior.
+// the sampler, so both samplers share it. On the test set the weaker prior helps pSGLD at every
+// seed, on validation at four of five. For BAOAB it helps at four seeds of five on the test set
+// and at two on validation; over both samplers and five seeds the validation ratio averages
+// 0.950 against 0.957. The choice leans on the test set too, and says so. pSGLD meets
+// every bar of issue 11 at all five seeds (accuracy 99.42–99.47 % ≥ 99.37 %, NLL ≤ 0.945×, ECE
+// ≤ 0.0015, MI AUROC ≥ 0.986); BAOAB meets the NLL, ECE and AUROC bars at all five and misses
+// accuracy by one test image at seed 4 (99.36 %). `--weight-decay 5e-4` gives back the earlier
+// prior.
 //
 // With several members per cycle they are DefaultCycleThin steps apart at the cycle's end.
 const (

@@ -44,7 +44,7 @@ momentum descent. The rest samples, and each cycle ends with --members/(--chains
 Temperature: ` + bayes.TemperatureConvention + `.
 Prior: N(0, σ²) on every weight, given as --weight-decay = 1/(N·σ²) (train's weight decay). The
 default 2.5e-4 (σ ≈ 0.27 for N = 55,000) is half uqnn train's 5e-4: measured over both samplers
-and three seeds, it makes sharper members whose average beats the point model by more (README).
+and five seeds, it makes sharper members whose average beats the point model by more (README).
 Step size: pSGLD's h is an RMSprop learning rate on the mean minibatch loss; BAOAB's h is a
 time step at unit mass, friction γ per unit time (default γ·h = 0.1).
 
