@@ -80,15 +80,7 @@ func attackRun(t *testing.T, out string, extra ...string) attackReport {
 	t.Helper()
 	args := append([]string{"attack", filepath.Join(testmodels.Dir(t), attackModel), "-o", out,
 		"--preprocess", "-1..1", "--json", "-q"}, extra...)
-	r := uqnn(t, args...)
-	if r.code != 0 {
-		t.Fatalf("uqnn %v: exit %d: %s", args, r.code, r.stderr)
-	}
-	var rep attackReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatalf("--json output is not one JSON document: %v\n%s", err, r.stdout)
-	}
-	return rep
+	return uqnnJSON[attackReport](t, args...)
 }
 
 func TestAttackEndToEnd(t *testing.T) {
@@ -271,14 +263,7 @@ func TestAttackEverySharedModel(t *testing.T) {
 	for _, sm := range testmodels.Good {
 		t.Run(sm.File, func(t *testing.T) {
 			out := t.TempDir()
-			r := uqnn(t, "attack", filepath.Join(dir, sm.File), "-o", out, "--n", "3", "--budget", "600", "--json", "-q")
-			if r.code != 0 {
-				t.Fatalf("exit %d: %s", r.code, r.stderr)
-			}
-			var rep attackReport
-			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-				t.Fatal(err)
-			}
+			rep := uqnnJSON[attackReport](t, "attack", filepath.Join(dir, sm.File), "-o", out, "--n", "3", "--budget", "600", "--json", "-q")
 			if rep.Attacked != 3 || !rep.Params.Preprocess.Auto || rep.QueriesAll.Max > 600 {
 				t.Fatalf("attacked %d, auto preprocess %v, max queries %v; want 3, true, ≤ 600",
 					rep.Attacked, rep.Params.Preprocess.Auto, rep.QueriesAll.Max)

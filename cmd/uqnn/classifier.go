@@ -88,12 +88,16 @@ func calibrateFile(g *globals, path string, m *fixtures.MNIST, calibN int) pixel
 // Splits a scoring verb's --split takes.
 const splitHelp = "images to score: test (the 10,000 test images) or validation (the last 5,000 training images, which uqnn train and sample never train on)"
 
-// checkSplit checks a --split value before any work.
-func checkSplit(split string) error {
-	if split != "test" && split != "validation" {
-		return usagef("--split %q: want test or validation", split)
+// splitSizes are the sets a scoring verb's --split names, with their sizes.
+var splitSizes = map[string]int{"test": fixtures.TestSize, "validation": fixtures.ValidationSize}
+
+// checkSplit checks a --split value before any work and returns the size of its set.
+func checkSplit(split string) (int, error) {
+	n, ok := splitSizes[split]
+	if !ok {
+		return 0, usagef("--split %q: want test or validation", split)
 	}
-	return nil
+	return n, nil
 }
 
 // splitSet is the set --split names: m.Test, or m.Validation().

@@ -61,6 +61,21 @@ func uqnn(t *testing.T, args ...string) result {
 }
 
 // assertCleanFailure checks the exit code and that stderr is one clear line, no panic or trace.
+// uqnnJSON runs uqnn with args (which ask for --json), fails the test unless it exits 0, and
+// decodes its standard output, one JSON document, into a T.
+func uqnnJSON[T any](t *testing.T, args ...string) T {
+	t.Helper()
+	r := uqnn(t, args...)
+	if r.code != 0 {
+		t.Fatalf("uqnn %s: exit %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+	}
+	var v T
+	if err := json.Unmarshal([]byte(r.stdout), &v); err != nil {
+		t.Fatalf("uqnn %s: --json output is not one JSON document: %v\n%s", strings.Join(args, " "), err, r.stdout)
+	}
+	return v
+}
+
 func assertCleanFailure(t *testing.T, r result, code int, mentions ...string) {
 	t.Helper()
 	if r.code != code {
@@ -89,14 +104,7 @@ func TestEvalSharedModels(t *testing.T) {
 	testenv.ORT(t)
 	for _, sm := range testmodels.Good {
 		t.Run(sm.File, func(t *testing.T) {
-			r := uqnn(t, "eval", filepath.Join(dir, sm.File), "--preprocess", "auto", "--json")
-			if r.code != 0 {
-				t.Fatalf("exit %d: %s", r.code, r.stderr)
-			}
-			var rep evalReport
-			if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-				t.Fatalf("--json output is not one JSON document: %v\n%s", err, r.stdout)
-			}
+			rep := uqnnJSON[evalReport](t, "eval", filepath.Join(dir, sm.File), "--preprocess", "auto", "--json")
 			if math.Abs(rep.Scores.Accuracy-sm.Accuracy) > evalAccTol || rep.Scores.N != 10000 {
 				t.Errorf("accuracy %.4f on %d images; reference %.3f", rep.Scores.Accuracy, rep.Scores.N, sm.Accuracy)
 			}
@@ -211,14 +219,7 @@ func TestEvalEnginesAgree(t *testing.T) {
 		t.Run(sm.File, func(t *testing.T) {
 			acc := map[string]float64{}
 			for _, engine := range []string{"ort", "gorgonia"} {
-				r := uqnn(t, "eval", filepath.Join(dir, sm.File), "--n", n, "--preprocess", sm.Preprocess, "--engine", engine, "--json")
-				if r.code != 0 {
-					t.Fatalf("%s: exit %d: %s", engine, r.code, r.stderr)
-				}
-				var rep evalReport
-				if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-					t.Fatal(err)
-				}
+				rep := uqnnJSON[evalReport](t, "eval", filepath.Join(dir, sm.File), "--n", n, "--preprocess", sm.Preprocess, "--engine", engine, "--json")
 				acc[engine] = rep.Scores.Accuracy
 			}
 			if acc["ort"] != acc["gorgonia"] {
@@ -242,18 +243,11 @@ func TestEvalAutoUsesMetadata(t *testing.T) {
 	if err := m.Save(path, onnxio.SaveOptions{}); err != nil {
 		t.Fatal(err)
 	}
-	r := uqnn(t, "eval", path, "--n", "200", "--json")
-	if r.code != 0 {
-		t.Fatalf("exit %d: %s", r.code, r.stderr)
-	}
-	var rep evalReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := uqnnJSON[evalReport](t, "eval", path, "--n", "200", "--json")
 	if rep.Preprocess.Name != "mnist" || rep.Preprocess.Source != pixel.FromMetadata {
 		t.Fatalf("preprocess %+v; want mnist from metadata", rep.Preprocess)
 	}
-	r = uqnn(t, "eval", filepath.Join(dir, "pytorch-cnn-op11.onnx"), "--n", "200", "--json")
+	r := uqnn(t, "eval", filepath.Join(dir, "pytorch-cnn-op11.onnx"), "--n", "200", "--json")
 	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil || rep.Preprocess.Source != pixel.FromCalibration || rep.Preprocess.Name != "-1..1" {
 		t.Fatalf("without metadata: %+v (%v); want -1..1 by calibration", rep.Preprocess, err)
 	}

@@ -136,14 +136,7 @@ func checkCompressed(t *testing.T, rep compressReport, src string, methods ...st
 	}
 	checkWithPythonONNX(t, rep.Output)
 	// onnxruntime through `uqnn eval`, the path a user checks with.
-	r := uqnn(t, "eval", rep.Output, "--n", strconv.Itoa(rep.TestImages), "--json")
-	if r.code != 0 {
-		t.Fatalf("uqnn eval %s: exit %d\n%s", rep.Output, r.code, r.stderr)
-	}
-	var ev evalReport
-	if err := json.Unmarshal([]byte(r.stdout), &ev); err != nil {
-		t.Fatal(err)
-	}
+	ev := uqnnJSON[evalReport](t, "eval", rep.Output, "--n", strconv.Itoa(rep.TestImages), "--json")
 	if ev.Scores.Accuracy != rep.Ledger.AccuracyAfter {
 		t.Errorf("uqnn eval gives accuracy %.4f on %d images; compress reported %.4f", ev.Scores.Accuracy, rep.TestImages, rep.Ledger.AccuracyAfter)
 	}

@@ -64,10 +64,10 @@ with --split validation they are among the images scored).`,
 }
 
 func runEval(ctx context.Context, g *globals, o evalOptions) error {
-	if err := checkSplit(o.split); err != nil {
+	size, err := checkSplit(o.split)
+	if err != nil {
 		return err
 	}
-	size := map[string]int{"test": fixtures.TestSize, "validation": fixtures.ValidationSize}[o.split]
 	if o.nAll {
 		o.n = size
 	}

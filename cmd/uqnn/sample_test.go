@@ -151,7 +151,7 @@ func TestSampleEndToEnd(t *testing.T) {
 	// against ensemble.onnx's own outputs, computed by onnxruntime inside one graph.
 	var stdout bytes.Buffer
 	g := &globals{stdout: &stdout, stderr: &bytes.Buffer{}}
-	if err := runUncertainty(context.Background(), g, out, uncertaintyOptions{json: true, testN: 200}); err != nil {
+	if err := runUncertainty(context.Background(), g, out, uncertaintyOptions{split: "test", json: true, testN: 200}); err != nil {
 		t.Fatal(err)
 	}
 	var rep uncertaintyReport

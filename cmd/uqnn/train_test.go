@@ -274,14 +274,7 @@ func TestTrainDefaultsReachAccuracy(t *testing.T) {
 	testenv.MNIST(t)
 	testenv.ORT(t)
 	out := filepath.Join(t.TempDir(), "lenet5.onnx")
-	r := uqnn(t, "train", "-q", "-o", out, "--json")
-	if r.code != 0 {
-		t.Fatalf("exit %d\n%s", r.code, r.stderr)
-	}
-	var rep trainReport
-	if err := json.Unmarshal([]byte(r.stdout), &rep); err != nil {
-		t.Fatal(err)
-	}
+	rep := uqnnJSON[trainReport](t, "train", "-q", "-o", out, "--json")
 	t.Logf("test accuracy %.4f, %.0f s, %.0f images/s", rep.Test.Accuracy, rep.Seconds, rep.ImagesPerSec)
 	if rep.Epochs > 10 || rep.Test.Accuracy < acceptanceAcc {
 		t.Errorf("%d epochs, test accuracy %.4f; want ≤ 10 epochs and ≥ %.3f", rep.Epochs, rep.Test.Accuracy, acceptanceAcc)
@@ -299,26 +292,12 @@ func checkValidationSplit(t *testing.T, model string, want train.Scores) {
 	if want.Images != fixtures.ValidationSize {
 		t.Fatalf("train reported %d validation images; want %d", want.Images, fixtures.ValidationSize)
 	}
-	r := uqnn(t, "eval", model, "--split", "validation", "--json")
-	if r.code != 0 {
-		t.Fatalf("eval --split validation: exit %d\n%s", r.code, r.stderr)
-	}
-	var ev evalReport
-	if err := json.Unmarshal([]byte(r.stdout), &ev); err != nil {
-		t.Fatal(err)
-	}
+	ev := uqnnJSON[evalReport](t, "eval", model, "--split", "validation", "--json")
 	ens := t.TempDir()
 	if err := os.Symlink(model, filepath.Join(ens, "member-000.onnx")); err != nil {
 		t.Fatal(err)
 	}
-	r = uqnn(t, "uncertainty", ens, "--split", "validation", "--json", "-q")
-	if r.code != 0 {
-		t.Fatalf("uncertainty --split validation: exit %d\n%s", r.code, r.stderr)
-	}
-	var un uncertaintyReport
-	if err := json.Unmarshal([]byte(r.stdout), &un); err != nil {
-		t.Fatal(err)
-	}
+	un := uqnnJSON[uncertaintyReport](t, "uncertainty", ens, "--split", "validation", "--json", "-q")
 	t.Logf("validation: train %.4f / %.5f, eval %.4f / %.5f, uncertainty %.4f / %.5f (accuracy / NLL)",
 		want.Accuracy, want.Loss, ev.Scores.Accuracy, ev.Scores.NLL, un.Scores.Accuracy, un.Scores.NLL)
 	for _, got := range []struct {

@@ -48,10 +48,7 @@ misclassified examples, log scale) into -o (default: the ensemble's folder).`,
 }
 
 func runUncertainty(ctx context.Context, g *globals, path string, o uncertaintyOptions) error {
-	if o.split == "" {
-		o.split = "test"
-	}
-	if err := checkSplit(o.split); err != nil {
+	if _, err := checkSplit(o.split); err != nil {
 		return err
 	}
 	st, err := os.Stat(path)
